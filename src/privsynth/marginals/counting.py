@@ -1,0 +1,78 @@
+"""Contingency tables of encoded data.
+
+Generators never touch rows: they ask a :class:`CountingBackend` for exact counts, and only
+the functions in :mod:`privsynth.measure` may call it (each after charging the ledger). An
+out-of-core or distributed engine implements the same two members and plugs in unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from privsynth.domain import Domain
+
+
+@runtime_checkable
+class CountingBackend(Protocol):
+    """Source of exact marginal counts over a discrete domain."""
+
+    domain: Domain
+
+    def count(self, attrs: Sequence[str]) -> np.ndarray:
+        """Exact contingency table over ``attrs`` (shape ``domain.shape(attrs)``, int64)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EncodedTable:
+    """Private data in integer codes: one array per attribute, codes in ``0..size-1``."""
+
+    domain: Domain
+    codes: Mapping[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        lengths = {len(v) for v in self.codes.values()}
+        if len(lengths) > 1:
+            raise ValueError("columns differ in length")
+        for a in self.domain:
+            col = self.codes[a]
+            if len(col) and (col.min() < 0 or col.max() >= self.domain[a]):
+                raise ValueError(f"column {a!r}: codes outside 0..{self.domain[a] - 1}")
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(next(iter(self.codes.values()))) if self.codes else 0
+
+    def matrix(self, attrs: Sequence[str] | None = None) -> np.ndarray:
+        """Codes as an (n_rows, len(attrs)) integer matrix."""
+        attrs = list(self.domain.attributes if attrs is None else attrs)
+        return np.column_stack([self.codes[a] for a in attrs]) if attrs else np.empty((self.n_rows, 0), int)
+
+
+def contingency(codes: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray:
+    """Count the joint occurrences of integer code columns (one bincount of a raveled index)."""
+    shape = tuple(int(s) for s in shape)
+    if not codes:
+        return np.zeros((), dtype=np.int64) + (0 if not shape else 0)
+    flat = np.ravel_multi_index(tuple(np.asarray(c, dtype=np.int64) for c in codes), shape)
+    return np.bincount(flat, minlength=int(np.prod(shape))).astype(np.int64).reshape(shape)
+
+
+class InMemoryBackend:
+    """Counts an :class:`EncodedTable` held in memory with numpy."""
+
+    def __init__(self, table: EncodedTable) -> None:
+        self.domain = table.domain
+        self._table = table
+
+    def count(self, attrs: Sequence[str]) -> np.ndarray:
+        """Exact contingency table over ``attrs``."""
+        attrs = tuple(attrs)
+        if not attrs:
+            return np.array(self._table.n_rows, dtype=np.int64)
+        return contingency([self._table.codes[a] for a in attrs], self.domain.shape(attrs))

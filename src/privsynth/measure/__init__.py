@@ -1,0 +1,1 @@
+"""The only reads of private data. Each function charges the ledger before drawing noise."""
