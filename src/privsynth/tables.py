@@ -33,10 +33,10 @@ def read_table(path: str | Path, *, delimiter: str = ",") -> pd.DataFrame:
     if len(header) == 1:
         for other in _OTHER_DELIMITERS:
             if other in header[0]:
-                shown = "\\t" if other == "\t" else other
+                shown = "tabs" if other == "\t" else f"'{other}'"
                 raise InputError(
-                    f"{path}: header {header[0][:60]!r} looks delimited by {shown!r}, "
-                    f"not {delimiter!r}; pass --delimiter {shown!r}"
+                    f"{path}: header {header[0][:60]!r} looks delimited by {shown}, "
+                    f"not {delimiter!r}; pass the right --delimiter"
                 )
     seen: set[str] = set()
     for name in header:

@@ -130,11 +130,11 @@ def load_schema(path: str | Path) -> Schema:
     return schema_from_dict(data, where=str(path))
 
 
-def save_schema(schema: Schema, path: str | Path) -> None:
-    """Write a schema as YAML (or JSON when the suffix is .json)."""
+def save_schema(schema: Schema, path: str | Path, fmt: str | None = None) -> None:
+    """Write a schema as YAML, or JSON when ``fmt`` is "json" or the suffix is .json."""
     path = Path(path)
     data = schema_to_dict(schema)
-    if path.suffix.lower() == ".json":
+    if (fmt or path.suffix.lower().lstrip(".")) == "json":
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     else:
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

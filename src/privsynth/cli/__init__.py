@@ -1,0 +1,1 @@
+"""The ``privsynth`` command line: a thin shell over the library."""

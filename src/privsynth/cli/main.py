@@ -1,0 +1,257 @@
+"""``privsynth`` commands: fit, sample, evaluate, schema infer, budget, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from privsynth.cli.common import (
+    console,
+    errors_as_exit,
+    make_rng,
+    out_console,
+    parse_params,
+    parse_where,
+    progress_bar,
+    write_atomic,
+)
+
+app = typer.Typer(
+    help="Differentially private synthetic data with an honest privacy ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schema_app = typer.Typer(help="Build a public schema.", no_args_is_help=True)
+budget_app = typer.Typer(help="Lifetime privacy budgets kept in a SQLite ledger file.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(budget_app, name="budget")
+
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed for reproducible output; fresh randomness if omitted.")]
+Delimiter = Annotated[str, typer.Option("--delimiter", help="Field delimiter of the CSV.")]
+LedgerPath = Annotated[Path | None, typer.Option("--ledger", help="SQLite file with lifetime budgets.")]
+DatasetName = Annotated[str | None, typer.Option("--dataset", help="Dataset name in the --ledger file (default: the schema's name).")]
+
+
+def _store(ledger: Path | None):  # noqa: ANN202
+    if ledger is None:
+        return None
+    from privsynth.privacy.store import SqliteBudgetStore
+
+    return SqliteBudgetStore(ledger)
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV file with the private table.")],
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema (YAML or JSON).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to create.")],
+    generator: Annotated[str, typer.Option("--generator", "-g", help="independent, mst or aim.")] = "aim",
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy budget epsilon (> 0).")] = 1.0,
+    delta: Annotated[float, typer.Option("--delta", help="Privacy budget delta (< 1/n).")] = 1e-9,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Generator hyperparameter key=value (repeatable).")] = None,
+    seed: Seed = None,
+    delimiter: Delimiter = ",",
+    ledger: LedgerPath = None,
+    dataset: DatasetName = None,
+) -> None:
+    """Fit a DP generator on DATA and write the model folder."""
+    from privsynth.schema import load_schema
+    from privsynth.synthesizer import fit_table
+    from privsynth.tables import read_table
+
+    with errors_as_exit():
+        sch = load_schema(schema)
+        params = parse_params(param)
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            from privsynth.errors import InputError
+
+            raise InputError(f"{output}: output exists and is not an empty folder; choose a new path")
+        df = read_table(data, delimiter=delimiter)
+        store = _store(ledger)
+        name = dataset or sch.name or data.stem
+        with progress_bar() as progress:
+            synth, report = fit_table(
+                df, sch, generator=generator, epsilon=epsilon, delta=delta, rng=make_rng(seed),
+                params=params, source=data, store=store, dataset=name if store else None,
+                progress=progress,
+            )
+        synth.save(output)
+    led = synth.ledger
+    out_console.print(
+        f"fitted {generator} on {data}: spent epsilon={led.epsilon():.6g} of {led.epsilon_budget:g} "
+        f"at delta={led.delta:g} (rho {led.rho_spent:.6g} of {led.rho_budget:.6g}); model in {output}"
+    )
+    if report.changes:
+        out_console.print("values changed to fit the schema (not private — for the data owner):")
+        for col, changes in report.changes.items():
+            out_console.print(f"  {col}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+
+
+@app.command()
+def sample(
+    model: Annotated[Path, typer.Argument(help="Model folder written by `privsynth fit`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    n: Annotated[int | None, typer.Option("-n", "--rows", help="Rows to sample (default: the model's noisy row count).")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Condition column=value[,value] (repeatable).")] = None,
+    seed: Seed = None,
+) -> None:
+    """Sample synthetic rows from a model folder (post-processing: costs no budget)."""
+    from privsynth.synthesizer import Synthesizer
+
+    with errors_as_exit():
+        synth = Synthesizer.load(model)
+        df = synth.sample(n, rng=make_rng(seed), where=parse_where(where))
+        missing = synth.schema.missing_values[0] if synth.schema.missing_values else ""
+        write_atomic(output, lambda p: df.to_csv(p, index=False, na_rep=missing))
+    out_console.print(f"wrote {len(df)} rows to {output}")
+
+
+@app.command()
+def evaluate(
+    real: Annotated[Path, typer.Argument(help="The real (private) table.")],
+    synthetic: Annotated[Path, typer.Argument(help="The synthetic table.")],
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema.")],
+    test: Annotated[Path | None, typer.Option("--test", help="Real holdout for testing classifiers.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the results as JSON.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fixed classifiers and splits.")] = 0,
+    delimiter: Delimiter = ",",
+) -> None:
+    """Compare a synthetic table with the real one (results are NOT private)."""
+    from privsynth.evaluate import evaluate as run_evaluation
+    from privsynth.schema import load_schema
+    from privsynth.tables import check_columns, read_table
+
+    with errors_as_exit():
+        sch = load_schema(schema)
+        real_df = check_columns(read_table(real, delimiter=delimiter), sch, real)
+        synth_df = check_columns(read_table(synthetic, delimiter=delimiter), sch, synthetic)
+        test_df = check_columns(read_table(test, delimiter=delimiter), sch, test) if test else None
+        with progress_bar() as progress:
+            result = run_evaluation(real_df, synth_df, sch, test=test_df, seed=seed, progress=progress)
+        if output:
+            text = json.dumps(result.to_dict(), indent=2)
+            write_atomic(output, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    out_console.print(result.to_rich())
+
+
+@schema_app.command("infer")
+def schema_infer(
+    data: Annotated[Path, typer.Argument(help="CSV file to describe.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Schema file to write (.yaml or .json).")],
+    public: Annotated[bool, typer.Option("--public", help="The data is already public: read it freely.")] = False,
+    epsilon: Annotated[float | None, typer.Option("--epsilon", help="Budget spent on DP inference.")] = None,
+    delta: Annotated[float | None, typer.Option("--delta", help="Delta spent on DP inference.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Label column for machine-learning evaluation.")] = None,
+    missing: Annotated[list[str] | None, typer.Option("--missing", help="Text that marks a missing value (repeatable).")] = None,
+    bins: Annotated[int, typer.Option("--bins", help="Bins per numeric column.")] = 16,
+    seed: Seed = None,
+    delimiter: Delimiter = ",",
+    ledger: LedgerPath = None,
+    dataset: DatasetName = None,
+) -> None:
+    """Build a schema either with a DP mechanism (--epsilon/--delta) or, for public data, --public."""
+    from privsynth.errors import InputError
+    from privsynth.schema import save_schema
+    from privsynth.schema.infer import infer_dp, infer_public
+    from privsynth.tables import read_table
+
+    with errors_as_exit():
+        if public == (epsilon is not None):
+            raise InputError(
+                "schema infer: choose exactly one of --public (data already public) or "
+                "--epsilon/--delta (spend privacy budget on DP inference)"
+            )
+        if output.exists():
+            raise InputError(f"{output}: output exists; choose a new path")
+        df = read_table(data, delimiter=delimiter)
+        missing_values = tuple(missing) if missing else ("",)
+        if label is not None and label not in df.columns:
+            raise InputError(f"{data}: column {label!r}: --label names a column absent from the data")
+        name = dataset or data.stem
+        if public:
+            sch = infer_public(df, label=label, missing_values=missing_values, bins=bins, name=name)
+        else:
+            from privsynth.privacy.ledger import Ledger
+
+            if delta is None:
+                raise InputError("schema infer: --delta is required with --epsilon")
+            store = _store(ledger)
+            led = Ledger(epsilon, delta, store=store, dataset=name if store else None)
+            sch = infer_dp(df, led, rng=make_rng(seed), label=label, missing_values=missing_values,
+                           bins=bins, name=name, source=str(data))
+        fmt = "json" if output.suffix.lower() == ".json" else "yaml"
+        write_atomic(output, lambda p: save_schema(sch, p, fmt=fmt))
+    how = "public (read freely)" if public else f"DP, epsilon={epsilon:g}, delta={delta:g}"
+    out_console.print(f"wrote schema with {len(sch.columns)} columns to {output} ({how})")
+
+
+@budget_app.command("set")
+def budget_set(
+    ledger: Annotated[Path, typer.Option("--ledger", help="SQLite ledger file (created if absent).")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")],
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Lifetime epsilon.")],
+    delta: Annotated[float, typer.Option("--delta", help="Lifetime delta.")],
+) -> None:
+    """Set the lifetime budget of a dataset."""
+    from privsynth.privacy.ledger import validate_budget
+    from privsynth.privacy.store import SqliteBudgetStore
+
+    with errors_as_exit():
+        validate_budget(epsilon, delta)
+        SqliteBudgetStore(ledger).set_budget(dataset, epsilon, delta)
+    out_console.print(f"{dataset}: lifetime budget epsilon={epsilon:g}, delta={delta:g} in {ledger}")
+
+
+@budget_app.command("show")
+def budget_show(
+    ledger: Annotated[Path, typer.Option("--ledger", help="SQLite ledger file.")],
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name (default: all).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="List every charge.")] = False,
+) -> None:
+    """Show lifetime budgets, what has been spent and (optionally) every charge."""
+    from rich.table import Table
+
+    from privsynth.errors import InputError
+    from privsynth.privacy.store import SqliteBudgetStore
+
+    with errors_as_exit():
+        if not ledger.is_file():
+            raise InputError(f"{ledger}: ledger file not found")
+        store = SqliteBudgetStore(ledger)
+        names = [dataset] if dataset else store.datasets()
+        table = Table(title=f"privacy budgets in {ledger}")
+        for col in ("dataset", "epsilon budget", "delta", "epsilon spent", "rho spent / budget"):
+            table.add_column(col)
+        rows = []
+        for name in names:
+            st = store.status(name)
+            table.add_row(name, f"{st['epsilon_budget']:g}", f"{st['delta']:g}", f"{st['epsilon_spent']:.6g}",
+                          f"{st['rho_spent']:.6g} / {st['rho_budget']:.6g}")
+            if history:
+                rows.extend((name, h) for h in store.history(name))
+    out_console.print(table)
+    for name, h in rows:
+        out_console.print(f"{name}  {h['timestamp']}  rho={h['rho']:.6g}  {h['label']}")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo's results.")] = Path("privsynth-demo"),
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy budget epsilon.")] = 1.0,
+    generator: Annotated[str, typer.Option("--generator", "-g", help="Generator to demonstrate.")] = "aim",
+    seed: Seed = None,
+) -> None:
+    """Synthesize the bundled UCI Adult table with AIM at epsilon=1, evaluate it, write results."""
+    from privsynth.cli.demo import run_demo
+
+    with errors_as_exit():
+        run_demo(output, epsilon=epsilon, generator=generator, seed=seed)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point."""
+    app()

@@ -1,0 +1,136 @@
+"""The library's front door: fit a generator on a table under a budget, sample, save, load.
+
+``fit_table`` validates everything that can be validated *before* the ledger exists, so bad
+input costs no budget; then the generator spends through the ledger; the returned
+:class:`Synthesizer` holds only the DP release (schema, config, ledger, model state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privsynth.errors import InputError, ModelFileError
+from privsynth.marginals.counting import InMemoryBackend
+from privsynth.models.store import load_model_folder, save_model_folder
+from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
+from privsynth.schema.columns import Schema
+from privsynth.schema.io import schema_from_dict, schema_to_dict
+from privsynth.tables import check_columns
+from privsynth.transforms.discretize import Discretizer, EncodeReport
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Synthesizer:
+    """A fitted DP model with the public schema it decodes through."""
+
+    schema: Schema
+    generator: str
+    config: dict[str, Any]
+    ledger: Ledger
+    model: Any  # a generators.base.FittedModel
+
+    @property
+    def discretizer(self) -> Discretizer:
+        """The public encoding shared by fit and sample."""
+        return Discretizer(self.schema)
+
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        rng: np.random.Generator,
+        where: Mapping[str, Sequence[str]] | None = None,
+    ) -> pd.DataFrame:
+        """Draw ``n`` synthetic rows (default: the model's noisy row-count estimate).
+
+        ``where`` maps categorical columns to allowed values; the model conditions on it exactly.
+        """
+        if n is None:
+            n = max(1, round(float(self.model.estimated_total())))
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise InputError(f"-n: number of rows must be a positive integer, got {n!r}")
+        disc = self.discretizer
+        code_where = None
+        if where:
+            code_where = {col: disc.codes_for(col, list(vals)) for col, vals in where.items()}
+        codes = self.model.sample(int(n), rng=rng, where=code_where)
+        return disc.decode(codes, rng)
+
+    def save(self, path: str | Path) -> None:
+        """Write the model folder (manifest + arrays; no pickle, no training rows)."""
+        meta, arrays = self.model.to_state()
+        manifest = {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "schema": schema_to_dict(self.schema),
+            "generator": {"name": self.generator, "config": self.config},
+            "ledger": self.ledger.to_dict(),
+            "model": meta,
+        }
+        save_model_folder(path, manifest, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Synthesizer:
+        """Read and verify a model folder."""
+        from privsynth.generators import load_model
+
+        manifest, arrays = load_model_folder(path)
+        where = f"{Path(path) / 'manifest.json'}"
+        try:
+            schema = schema_from_dict(manifest["schema"], where=where)
+            ledger = Ledger.from_dict(manifest["ledger"])
+            gen = manifest["generator"]
+            model = load_model(manifest["model"], arrays)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelFileError(f"{where}: corrupted model ({exc.__class__.__name__}: {exc})") from None
+        if model.domain != Discretizer(schema).domain:
+            raise ModelFileError(f"{where}: model domain does not match its schema")
+        return cls(schema, gen["name"], gen.get("config", {}), ledger, model)
+
+
+def fit_table(
+    df: pd.DataFrame,
+    schema: Schema,
+    *,
+    generator: str,
+    epsilon: float,
+    delta: float,
+    rng: np.random.Generator,
+    params: Mapping[str, Any] | None = None,
+    source: str | Path = "data",
+    store: BudgetStore | None = None,
+    dataset: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[Synthesizer, EncodeReport]:
+    """Fit ``generator`` on a string-valued table under an (epsilon, delta) budget.
+
+    Every check on the input happens before any privacy cost: column match, value parsing,
+    budget validity, delta < 1/n, generator name and parameters. The ``delta < 1/n`` check reads
+    the row count without noise; it only refuses (never changes a release), and we accept that
+    one bit about n leaks to whoever sees the refusal (the data owner).
+    """
+    from privsynth.generators import get_generator
+
+    validate_budget(epsilon, delta)
+    gen = get_generator(generator, **dict(params or {}))
+    df = check_columns(df, schema, source)
+    table, report = Discretizer(schema).encode(df, source)
+    n = table.n_rows
+    if delta >= 1.0 / n:
+        raise InputError(
+            f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} rows "
+            "(a delta that large allows publishing a row outright)"
+        )
+    ledger = Ledger(epsilon, delta, store=store, dataset=dataset)
+    model = gen.fit(InMemoryBackend(table), ledger, rng=rng, progress=progress)
+    return Synthesizer(schema, generator, gen.config(), ledger, model), report
