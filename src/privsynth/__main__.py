@@ -1,0 +1,5 @@
+"""``python -m privsynth`` runs the CLI."""
+
+from privsynth.cli.main import app
+
+app()
