@@ -1,22 +1,40 @@
 """Privacy costs as inert data.
 
 Each event knows its cost in zero-concentrated DP (rho). Gaussian noise is natively zCDP;
-pure-DP mechanisms convert losslessly enough for composition: an epsilon-DP mechanism is
-(epsilon^2 / 2)-zCDP, and the exponential mechanism, being epsilon-bounded-range, is
-(epsilon^2 / 8)-zCDP (Cesar & Rogers 2021). ``count`` repeats the event; the composition
-identity ``Event(count=k).rho == k * Event().rho`` is tested for every type.
+pure-DP mechanisms convert for composition: an epsilon-DP mechanism is (epsilon^2 / 2)-zCDP
+(Bun & Steinke 2016, Prop. 1.4), and the exponential mechanism, being epsilon-bounded-range,
+is (epsilon^2 / 8)-zCDP (Cesar & Rogers 2021). ``count`` repeats the event; ``rho`` is always
+``count * unit_rho`` so the composition identity ``Event(count=k).rho == k * Event().rho``
+holds exactly in floating point (tested for every type).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    out = float(value)
+    if not (math.isfinite(out) and out > 0):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return out
+
+
+def _count(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    return int(count)
+
+
+def _normalise(event: object, **values: float | int) -> None:
+    # Frozen dataclasses: numpy scalars become plain Python numbers so events serialise as JSON.
+    for name, value in values.items():
+        object.__setattr__(event, name, value)
 
 
 @dataclass(frozen=True)
@@ -29,15 +47,22 @@ class GaussianEvent:
     kind: ClassVar[str] = "gaussian"
 
     def __post_init__(self) -> None:
-        _check_positive("sigma", self.sigma)
-        _check_positive("sensitivity", self.sensitivity)
-        if self.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.count}")
+        _normalise(
+            self,
+            sigma=_positive("sigma", self.sigma),
+            sensitivity=_positive("sensitivity", self.sensitivity),
+            count=_count(self.count),
+        )
+
+    @property
+    def unit_rho(self) -> float:
+        """zCDP cost of one repetition: sensitivity^2 / (2 sigma^2)."""
+        return (self.sensitivity / self.sigma) ** 2 / 2.0
 
     @property
     def rho(self) -> float:
-        """zCDP cost: count * sensitivity^2 / (2 sigma^2)."""
-        return self.count * self.sensitivity**2 / (2.0 * self.sigma**2)
+        """zCDP cost of all ``count`` repetitions."""
+        return self.count * self.unit_rho
 
     @property
     def pure_epsilon(self) -> float | None:
@@ -54,14 +79,24 @@ class LaplaceEvent:
     kind: ClassVar[str] = "laplace"
 
     def __post_init__(self) -> None:
-        _check_positive("epsilon", self.epsilon)
-        if self.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.count}")
+        _normalise(self, epsilon=_positive("epsilon", self.epsilon), count=_count(self.count))
+
+    @classmethod
+    def from_scale(cls, scale: float, sensitivity: float = 1.0, count: int = 1) -> LaplaceEvent:
+        """Laplace noise of ``scale`` on a query of L1 ``sensitivity`` is (sensitivity/scale)-DP."""
+        return cls(
+            epsilon=_positive("sensitivity", sensitivity) / _positive("scale", scale), count=count
+        )
+
+    @property
+    def unit_rho(self) -> float:
+        """zCDP cost of one repetition: epsilon^2 / 2."""
+        return self.epsilon**2 / 2.0
 
     @property
     def rho(self) -> float:
-        """zCDP cost: count * epsilon^2 / 2."""
-        return self.count * self.epsilon**2 / 2.0
+        """zCDP cost of all ``count`` repetitions."""
+        return self.count * self.unit_rho
 
     @property
     def pure_epsilon(self) -> float | None:
@@ -78,14 +113,17 @@ class ExponentialEvent:
     kind: ClassVar[str] = "exponential"
 
     def __post_init__(self) -> None:
-        _check_positive("epsilon", self.epsilon)
-        if self.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.count}")
+        _normalise(self, epsilon=_positive("epsilon", self.epsilon), count=_count(self.count))
+
+    @property
+    def unit_rho(self) -> float:
+        """zCDP cost of one repetition: epsilon^2 / 8 (bounded range)."""
+        return self.epsilon**2 / 8.0
 
     @property
     def rho(self) -> float:
-        """zCDP cost: count * epsilon^2 / 8 (bounded range)."""
-        return self.count * self.epsilon**2 / 8.0
+        """zCDP cost of all ``count`` repetitions."""
+        return self.count * self.unit_rho
 
     @property
     def pure_epsilon(self) -> float | None:
@@ -95,7 +133,7 @@ class ExponentialEvent:
 
 PrivacyEvent = GaussianEvent | LaplaceEvent | ExponentialEvent
 
-_KINDS: dict[str, type] = {
+_KINDS: dict[str, type[GaussianEvent] | type[LaplaceEvent] | type[ExponentialEvent]] = {
     "gaussian": GaussianEvent,
     "laplace": LaplaceEvent,
     "exponential": ExponentialEvent,
@@ -103,14 +141,17 @@ _KINDS: dict[str, type] = {
 
 
 def event_to_dict(event: PrivacyEvent) -> dict[str, Any]:
-    """Serialise an event to plain JSON-able data."""
+    """Serialise an event to plain JSON-able data (``kind`` plus the dataclass fields)."""
     return {"kind": event.kind, **asdict(event)}
 
 
 def event_from_dict(data: dict[str, Any]) -> PrivacyEvent:
-    """Inverse of :func:`event_to_dict`."""
+    """Inverse of :func:`event_to_dict`; raises ValueError on an unknown kind or field."""
     fields = dict(data)
-    kind = fields.pop("kind")
+    kind = fields.pop("kind", None)
     if kind not in _KINDS:
         raise ValueError(f"unknown privacy event kind {kind!r}")
-    return _KINDS[kind](**fields)
+    try:
+        return _KINDS[kind](**fields)
+    except TypeError as exc:
+        raise ValueError(f"bad fields for a {kind} event: {sorted(fields)}") from exc

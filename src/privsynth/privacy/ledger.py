@@ -4,6 +4,13 @@ Every mechanism that reads private data calls :meth:`Ledger.spend` *before* draw
 noise. A spend is validated first (against this fit's budget and, when a persistent store is
 attached, against the dataset's lifetime budget) and only then recorded, so a refused spend
 leaves every ledger unchanged.
+
+A mechanism that is zCDP only except with some small probability (approximate zCDP, e.g. a
+thresholded histogram whose threshold a rare value passes with probability d) first calls
+:meth:`Ledger.reserve_delta`. Approximate zCDP composes additively in that probability and
+(rho, d)-approximate zCDP implies (epsilon, delta' + d)-DP whenever rho-zCDP implies
+(epsilon, delta')-DP (Bun & Steinke 2016), so the zCDP budget becomes
+``epsilon_to_zcdp(epsilon, delta - reserved)``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,14 @@ from typing import Any, Protocol
 
 from privsynth.errors import BudgetExceeded, InputError
 from privsynth.privacy.accountant import epsilon_to_zcdp, zcdp_to_epsilon
-from privsynth.privacy.events import PrivacyEvent, event_from_dict, event_to_dict
+from privsynth.privacy.events import (
+    ExponentialEvent,
+    GaussianEvent,
+    LaplaceEvent,
+    PrivacyEvent,
+    event_from_dict,
+    event_to_dict,
+)
 
 # Relative slack for floating-point round-off when a generator spends exactly its budget.
 _SLACK = 1e-9
@@ -23,8 +37,9 @@ _SLACK = 1e-9
 class BudgetStore(Protocol):
     """A persistent lifetime budget (see :mod:`privsynth.privacy.store`)."""
 
-    def charge(self, dataset: str, rho: float, label: str) -> None:
-        """Record ``rho`` against ``dataset`` atomically, or raise BudgetExceeded."""
+    def charge(self, dataset: str, rho: float, label: str, *, delta: float = 0.0) -> None:
+        """Record ``rho`` (and a reserved ``delta``) against ``dataset`` atomically, or raise
+        BudgetExceeded."""
         ...
 
 
@@ -72,6 +87,17 @@ class Ledger:
         self._store = store
         self._dataset = dataset
         self._entries: list[LedgerEntry] = []
+        self._reservations: list[tuple[str, float]] = []
+
+    @property
+    def delta_reserved(self) -> float:
+        """Part of ``delta`` set aside by :meth:`reserve_delta`."""
+        return math.fsum(d for _, d in self._reservations)
+
+    @property
+    def reservations(self) -> tuple[tuple[str, float], ...]:
+        """Every ``(label, delta)`` reserved so far, in order."""
+        return tuple(self._reservations)
 
     @property
     def entries(self) -> tuple[LedgerEntry, ...]:
@@ -91,8 +117,21 @@ class Ledger:
         """Whether ``event`` fits in this fit's budget (the lifetime store is not asked)."""
         return self.rho_spent + event.rho <= self.rho_budget * (1.0 + _SLACK)
 
+    @property
+    def dataset(self) -> str | None:
+        """Dataset name charged in the persistent store, if one is attached."""
+        return self._dataset
+
     def spend(self, event: PrivacyEvent, *, label: str) -> None:
-        """Record ``event`` or raise BudgetExceeded, changing nothing."""
+        """Record ``event`` or raise BudgetExceeded, changing nothing.
+
+        The fit's own budget is checked first, then the persistent store (if any) is charged
+        durably, and only then is the entry recorded here; call this before drawing noise.
+        """
+        if not isinstance(event, GaussianEvent | LaplaceEvent | ExponentialEvent):
+            raise TypeError(f"not a privacy event: {event!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"a spend needs a non-empty label, got {label!r}")
         if not self.can_spend(event):
             raise BudgetExceeded(
                 f"{label}: spending rho={event.rho:.6g} would exceed the budget "
@@ -103,9 +142,48 @@ class Ledger:
             self._store.charge(self._dataset, event.rho, label)
         self._entries.append(LedgerEntry(label, event))
 
+    def reserve_delta(self, delta: float, *, label: str = "reserved delta") -> None:
+        """Set ``delta`` of the budget aside for an approximate-zCDP step, or raise
+        BudgetExceeded, changing nothing.
+
+        ``rho_budget`` shrinks to ``epsilon_to_zcdp(epsilon, delta_budget - reserved)``; a
+        reservation that would leave no delta, or less rho than already spent, is refused.
+        With a store attached, the reservation is charged there too (rho 0, this delta).
+        """
+        if isinstance(delta, bool) or not (
+            isinstance(delta, int | float) and math.isfinite(delta) and delta > 0
+        ):
+            raise ValueError(f"reserved delta must be a finite positive number, got {delta!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"a reservation needs a non-empty label, got {label!r}")
+        reserved = self.delta_reserved + float(delta)
+        if reserved >= self.delta * (1.0 - _SLACK):
+            raise BudgetExceeded(
+                f"{label}: reserving delta={delta:g} would leave no delta for the rest of the "
+                f"budget (delta {self.delta:g}, already reserved {self.delta_reserved:g})"
+            )
+        rho_budget = epsilon_to_zcdp(self.epsilon_budget, self.delta - reserved)
+        if self.rho_spent > rho_budget * (1.0 + _SLACK):
+            raise BudgetExceeded(
+                f"{label}: reserving delta={delta:g} would shrink the budget to rho="
+                f"{rho_budget:.6g}, below the {self.rho_spent:.6g} already spent"
+            )
+        if self._store is not None:
+            assert self._dataset is not None
+            self._store.charge(self._dataset, 0.0, label, delta=float(delta))
+        self._reservations.append((label, float(delta)))
+        self.rho_budget = rho_budget
+
     def epsilon(self, delta: float | None = None) -> float:
-        """Epsilon spent so far at ``delta`` (default: the budget's delta)."""
-        return zcdp_to_epsilon(self.rho_spent, self.delta if delta is None else delta)
+        """Epsilon spent so far at total ``delta`` (default: the budget's delta).
+
+        Reserved delta counts towards ``delta``; a ``delta`` not above it raises ValueError.
+        """
+        total = self.delta if delta is None else float(delta)
+        reserved = self.delta_reserved
+        if total <= reserved:
+            raise ValueError(f"delta={total:g} is not above the reserved delta {reserved:g}")
+        return zcdp_to_epsilon(self.rho_spent, total - reserved)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record: budget, every entry, and the totals."""
@@ -115,6 +193,8 @@ class Ledger:
             "rho_budget": self.rho_budget,
             "rho_spent": self.rho_spent,
             "epsilon_spent": self.epsilon(),
+            "delta_reserved": self.delta_reserved,
+            "reservations": [{"label": lab, "delta": d} for lab, d in self._reservations],
             "entries": [
                 {"label": e.label, "rho": e.rho, "event": event_to_dict(e.event)}
                 for e in self._entries
@@ -125,6 +205,8 @@ class Ledger:
     def from_dict(cls, data: dict[str, Any]) -> Ledger:
         """Rebuild a ledger (without a store) from :meth:`to_dict` output."""
         ledger = cls(data["epsilon_budget"], data["delta"])
+        for item in data.get("reservations", []):
+            ledger.reserve_delta(item["delta"], label=item["label"])
         for item in data["entries"]:
             ledger._entries.append(LedgerEntry(item["label"], event_from_dict(item["event"])))
         return ledger

@@ -86,7 +86,6 @@ def infer_dp(
     """Infer a schema with DP, spending ``ledger``'s whole budget in three charged steps."""
     names = list(df.columns)
     d = len(names)
-    rho = ledger.rho_budget
     delta_cat = ledger.delta * CATEGORY_DELTA_SHARE
     ledger.reserve_delta(delta_cat)
     rho = ledger.remaining_rho()
@@ -105,7 +104,9 @@ def infer_dp(
     noisy_n = max(1.0, float(noisy[-1]))
     is_numeric, nullable = {}, {}
     for i, cname in enumerate(names):
-        is_numeric[cname] = cname != label and noisy[2 * i] < 0.005 * noisy_n
+        # Majority vote: robust to the type-detection noise even on small tables; a column with
+        # a few stray texts is declared numeric and fit refuses those cells, naming them.
+        is_numeric[cname] = cname != label and noisy[2 * i] < 0.5 * noisy_n
         nullable[cname] = bool(noisy[2 * i + 1] > 0)
 
     cats = [c for c in names if not is_numeric[c]]
@@ -164,7 +165,9 @@ def _dp_numeric(df, nums, ledger, rng, missing_values, bins, rho):  # noqa: ANN0
         # One histogram for the bounds over the public grid (outside values fall in end buckets).
         idx = np.clip(np.searchsorted(grid, values, side="right") - 1, 0, len(grid) - 2)
         noisy = np.bincount(idx, minlength=len(grid) - 1) + discrete_gaussian(len(grid) - 1, sigma, rng)
-        busy = np.flatnonzero(noisy > 3 * sigma)
+        # Threshold so that any of the ~120 empty buckets passes with probability <= 1e-3 in all:
+        # a false "busy" bucket would stretch the bounds by orders of magnitude.
+        busy = np.flatnonzero(noisy > sigma * float(norm.isf(1e-3 / (len(grid) - 1))))
         if busy.size == 0:
             lo, hi = 0.0, 1.0
         else:
