@@ -231,3 +231,14 @@ def test_installed_entry_point_runs():
         cmd = [exe, "--help"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "fit" in result.stdout and "demo" in result.stdout
+
+
+def test_demo_writes_everything(tmp_path):
+    out = tmp_path / "demo"
+    result = run("demo", "-o", out, "--generator", "mst", "--seed", 0)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"model", "synthetic.csv", "results.json", "results.md"}
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["epsilon_spent"] <= 1.0 + 1e-9
+    assert summary["evaluation"]["privacy"].startswith("not private")
+    one_line_error(run("demo", "-o", out), "not empty")

@@ -67,17 +67,17 @@ def test_refused_spend_changes_nothing() -> None:
 
 def test_store_refusal_changes_nothing() -> None:
     store = RecordingStore(refuse=True)
-    led = Ledger(1.0, 1e-9, store=store, dataset="adult")
     with pytest.raises(BudgetExceeded, match="lifetime"):
-        led.spend(GaussianEvent(50.0), label="fit")
-    assert led.entries == () and led.rho_spent == 0.0
+        Ledger(1.0, 1e-9, store=store, dataset="adult")
+    assert store.charges == []
 
 
-def test_store_is_charged_with_the_same_rho() -> None:
+def test_store_is_charged_the_whole_budget_up_front() -> None:
     store = RecordingStore()
-    led = Ledger(1.0, 1e-9, store=store, dataset="adult")
+    led = Ledger(1.0, 1e-9, store=store, dataset="adult", label="aim")
+    assert store.charges == [("adult", led.rho_budget, "aim: epsilon=1, delta=1e-09")]
     led.spend(GaussianEvent(30.0, count=3), label="marginals")
-    assert store.charges == [("adult", led.rho_spent, "marginals")]
+    assert len(store.charges) == 1
 
 
 def test_exact_budget_can_be_spent_in_pieces() -> None:
@@ -172,18 +172,20 @@ class DeltaRecordingStore(RecordingStore):
 
 
 def test_reserve_delta_shrinks_the_zcdp_budget() -> None:
-    store = DeltaRecordingStore()
-    led = Ledger(1.0, 1e-8, store=store, dataset="adult")
+    led = Ledger(1.0, 1e-8)
     led.reserve_delta(4e-9, label="thresholding")
     assert led.delta_reserved == 4e-9
     assert led.rho_budget == epsilon_to_zcdp(1.0, 6e-9)
-    assert store.charges == [("adult", 0.0, "thresholding", 4e-9)]
     led.spend(GaussianEvent(1.0 / math.sqrt(2 * led.rho_budget)), label="all of it")
     # The whole guarantee, reserved delta included, is (1, 1e-8).
     assert led.epsilon() == pytest.approx(1.0, rel=1e-9)
     assert led.epsilon(1e-6) == zcdp_to_epsilon(led.rho_spent, 1e-6 - 4e-9)
     with pytest.raises(ValueError, match="reserved"):
         led.epsilon(3e-9)
+    store = DeltaRecordingStore()
+    up_front = Ledger(1.0, 1e-8, store=store, dataset="adult", reserve_delta=4e-9, label="infer")
+    assert up_front.rho_budget == led.rho_budget and up_front.delta_reserved == 4e-9
+    assert store.charges == [("adult", led.rho_budget, "infer: epsilon=1, delta=1e-08", 4e-9)]
 
 
 def test_refused_reservations_change_nothing() -> None:
@@ -197,11 +199,8 @@ def test_refused_reservations_change_nothing() -> None:
     with pytest.raises(ValueError):
         led.reserve_delta(-1e-9)
     assert (led.rho_budget, led.delta_reserved, led.entries) == before
-    refusing = Ledger(1.0, 1e-8, store=RecordingStore(refuse=True), dataset="adult")
-    with pytest.raises(BudgetExceeded):
-        refusing.reserve_delta(1e-9)
-    assert refusing.delta_reserved == 0.0
-    assert refusing.rho_budget == epsilon_to_zcdp(1.0, 1e-8)
+    with pytest.raises(InputError):
+        Ledger(1.0, 1e-8, reserve_delta=1e-8)
 
 
 def test_reservations_survive_the_dict_round_trip() -> None:

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privsynth.privacy.ledger import Ledger
 from privsynth.schema.columns import CategoricalColumn, NumericColumn
-from privsynth.schema.infer import infer_dp, infer_public
+from privsynth.schema.infer import dp_inference_ledger, infer_dp, infer_public
 
 
 def test_public_inference_is_exact(adult_small):
@@ -24,7 +23,7 @@ def test_public_inference_is_exact(adult_small):
 
 
 def test_dp_inference_spends_its_budget_and_records_it(adult_small):
-    ledger = Ledger(1.0, 1e-9)
+    ledger = dp_inference_ledger(1.0, 1e-9)
     schema = infer_dp(adult_small, ledger, rng=np.random.default_rng(0), label="income",
                       missing_values=("?",))
     assert 0.99 < ledger.epsilon() <= 1.0 + 1e-9
@@ -43,7 +42,7 @@ def test_canary_unique_value_and_outlier_stay_out(adult_small, seed):
     canary["workclass"] = "Zorblax-corp"
     canary["age"] = "987654321"
     data = pd.concat([adult_small, canary], ignore_index=True)
-    schema = infer_dp(data, Ledger(1.0, 1e-9), rng=np.random.default_rng(seed), label="income",
+    schema = infer_dp(data, dp_inference_ledger(1.0, 1e-9), rng=np.random.default_rng(seed), label="income",
                       missing_values=("?",))
     assert "Zorblax-corp" not in schema["workclass"].values
     assert schema["age"].upper < 1000

@@ -187,36 +187,30 @@ def test_uses_wal(store: SqliteBudgetStore) -> None:
 # -- the Ledger with a store ------------------------------------------------------------
 
 
-def test_ledger_charges_fit_and_store(store: SqliteBudgetStore) -> None:
-    led = Ledger(1.0, 1e-9, store=store, dataset="adult")
+def test_ledger_charges_the_store_once_before_any_spend(store: SqliteBudgetStore) -> None:
+    led = Ledger(1.0, 1e-9, store=store, dataset="adult", label="mst")
+    hist = store.history("adult")
+    assert [(h["label"], h["rho"]) for h in hist] == [("mst: epsilon=1, delta=1e-09", led.rho_budget)]
     led.spend(GaussianEvent(20.0, count=3), label="marginals")
     assert led.rho_spent == pytest.approx(3 / 800)
-    hist = store.history("adult")
-    assert [(h["label"], h["rho"]) for h in hist] == [("marginals", led.rho_spent)]
+    assert len(store.history("adult")) == 1
 
 
-def test_store_refusal_leaves_ledger_unchanged(tmp_path: Path) -> None:
+def test_store_refusal_creates_no_ledger_and_changes_nothing(tmp_path: Path) -> None:
     s = SqliteBudgetStore(tmp_path / "l.sqlite")
     s.set_budget("adult", 0.5, 1e-9)  # lifetime smaller than the fit's budget
-    led = Ledger(2.0, 1e-9, store=s, dataset="adult")
-    lifetime = s.status("adult")["rho_budget"]
-    sigma = 1.0 / math.sqrt(2 * lifetime * 0.7)  # 70% of the lifetime budget
-    led.spend(GaussianEvent(sigma), label="first")
-    entries, spent = led.entries, led.rho_spent
     before = _snapshot(s, "adult")
-    event = GaussianEvent(sigma)
-    assert led.can_spend(event)  # the fit budget alone would allow it
     with pytest.raises(BudgetExceeded, match="lifetime"):
-        led.spend(event, label="second")
-    assert led.entries == entries and led.rho_spent == spent
+        Ledger(2.0, 1e-9, store=s, dataset="adult")
     assert _snapshot(s, "adult") == before
 
 
 def test_fit_refusal_never_reaches_the_store(store: SqliteBudgetStore) -> None:
     led = Ledger(0.1, 1e-9, store=store, dataset="adult")
+    charged = store.history("adult")
     with pytest.raises(BudgetExceeded):
         led.spend(GaussianEvent(0.5), label="too much for the fit")
-    assert store.history("adult") == []
+    assert store.history("adult") == charged
     assert led.entries == () and led.rho_spent == 0.0
 
 
@@ -320,8 +314,7 @@ def test_reserved_delta_shrinks_the_lifetime_budget(store: SqliteBudgetStore) ->
 
 
 def test_ledger_reservation_reaches_the_store(store: SqliteBudgetStore) -> None:
-    led = Ledger(1.0, 1e-9, store=store, dataset="adult")
-    led.reserve_delta(5e-10, label="categories")
+    led = Ledger(1.0, 1e-9, store=store, dataset="adult", reserve_delta=5e-10)
     led.spend(GaussianEvent(1.0 / math.sqrt(2 * led.rho_budget)), label="rest")
     st = store.status("adult")
     assert st["delta_reserved"] == 5e-10

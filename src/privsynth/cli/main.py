@@ -175,12 +175,12 @@ def schema_infer(
         if public:
             sch = infer_public(df, label=label, missing_values=missing_values, bins=bins, name=name)
         else:
-            from privsynth.privacy.ledger import Ledger
+            from privsynth.schema.infer import dp_inference_ledger
 
             if delta is None:
                 raise InputError("schema infer: --delta is required with --epsilon")
             store = _store(ledger)
-            led = Ledger(epsilon, delta, store=store, dataset=name if store else None)
+            led = dp_inference_ledger(epsilon, delta, store=store, dataset=name if store else None)
             sch = infer_dp(df, led, rng=make_rng(seed), label=label, missing_values=missing_values,
                            bins=bins, name=name, source=str(data))
         fmt = "json" if output.suffix.lower() == ".json" else "yaml"

@@ -77,17 +77,32 @@ class Ledger:
         *,
         store: BudgetStore | None = None,
         dataset: str | None = None,
+        reserve_delta: float = 0.0,
+        label: str = "fit",
     ) -> None:
         validate_budget(epsilon, delta)
         if store is not None and not dataset:
             raise InputError("a persistent budget store needs a dataset name")
+        if not (0.0 <= reserve_delta < delta):
+            raise InputError(f"reserved delta must lie in [0, delta), got {reserve_delta!r}")
         self.epsilon_budget = float(epsilon)
         self.delta = float(delta)
-        self.rho_budget = epsilon_to_zcdp(epsilon, delta)
+        self.rho_budget = epsilon_to_zcdp(epsilon, delta - reserve_delta)
         self._store = store
         self._dataset = dataset
         self._entries: list[LedgerEntry] = []
         self._reservations: list[tuple[str, float]] = []
+        if reserve_delta > 0:
+            self._reservations.append((f"{label}: reserved delta", float(reserve_delta)))
+        if store is not None:
+            # The whole budget of this fit is charged to the lifetime store before anything is
+            # read: a fit that stopped half-way would otherwise have spent without recording it,
+            # or have recorded a part while its next charge was refused.
+            store.charge(
+                dataset, self.rho_budget,
+                f"{label}: epsilon={self.epsilon_budget:g}, delta={self.delta:g}",
+                delta=float(reserve_delta),
+            )
 
     @property
     def delta_reserved(self) -> float:
@@ -125,8 +140,8 @@ class Ledger:
     def spend(self, event: PrivacyEvent, *, label: str) -> None:
         """Record ``event`` or raise BudgetExceeded, changing nothing.
 
-        The fit's own budget is checked first, then the persistent store (if any) is charged
-        durably, and only then is the entry recorded here; call this before drawing noise.
+        Only the fit's own budget is checked: a persistent store, if any, was charged the whole
+        fit budget when this ledger was created. Call this before drawing noise.
         """
         if not isinstance(event, GaussianEvent | LaplaceEvent | ExponentialEvent):
             raise TypeError(f"not a privacy event: {event!r}")
@@ -137,9 +152,6 @@ class Ledger:
                 f"{label}: spending rho={event.rho:.6g} would exceed the budget "
                 f"(spent {self.rho_spent:.6g} of {self.rho_budget:.6g})"
             )
-        if self._store is not None:
-            assert self._dataset is not None
-            self._store.charge(self._dataset, event.rho, label)
         self._entries.append(LedgerEntry(label, event))
 
     def reserve_delta(self, delta: float, *, label: str = "reserved delta") -> None:
@@ -148,7 +160,8 @@ class Ledger:
 
         ``rho_budget`` shrinks to ``epsilon_to_zcdp(epsilon, delta_budget - reserved)``; a
         reservation that would leave no delta, or less rho than already spent, is refused.
-        With a store attached, the reservation is charged there too (rho 0, this delta).
+        With a store attached, the reservation is charged there too (rho 0, this delta); the
+        store then keeps the larger rho charged at creation, which errs on the safe side.
         """
         if isinstance(delta, bool) or not (
             isinstance(delta, int | float) and math.isfinite(delta) and delta > 0

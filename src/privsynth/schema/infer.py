@@ -2,7 +2,7 @@
 
 * :func:`infer_public` reads the data freely. Only for data that is already public.
 * :func:`infer_dp` spends a stated budget through a :class:`~privsynth.privacy.Ledger`:
-  column types and nullability from noisy counts, category sets by a thresholded noisy
+  column types from noisy counts (every column nullable), category sets by a thresholded noisy
   histogram (a value held by a few people stays out of the domain except with probability
   below the reserved delta), numeric bounds from a noisy histogram over a fixed public
   power-of-two grid, and bin edges from noisy quantiles. Every charge precedes its read.
@@ -72,6 +72,12 @@ def _int_if(value: float, integral: bool) -> float:
     return int(value) if integral else value
 
 
+def dp_inference_ledger(epsilon: float, delta: float, **kwargs) -> Ledger:
+    """A ledger for :func:`infer_dp`, reserving its share of delta for category discovery."""
+    return Ledger(epsilon, delta, reserve_delta=delta * CATEGORY_DELTA_SHARE,
+                  label="schema inference", **kwargs)
+
+
 def infer_dp(
     df: pd.DataFrame,
     ledger: Ledger,
@@ -83,31 +89,37 @@ def infer_dp(
     name: str | None = None,
     source: str = "data",
 ) -> Schema:
-    """Infer a schema with DP, spending ``ledger``'s whole budget in three charged steps."""
+    """Infer a schema with DP, spending ``ledger``'s whole budget in three charged steps.
+
+    ``ledger`` must come from :func:`dp_inference_ledger` (it reserves the delta that the
+    thresholded category histogram needs).
+    """
     names = list(df.columns)
     d = len(names)
-    delta_cat = ledger.delta * CATEGORY_DELTA_SHARE
-    ledger.reserve_delta(delta_cat)
+    delta_cat = ledger.delta_reserved
+    if delta_cat <= 0:
+        raise ValueError("infer_dp needs a ledger with reserved delta; use dp_inference_ledger()")
     rho = ledger.remaining_rho()
 
-    # 1. types and nullability: per column, noisy counts of non-numeric and of missing cells.
-    sigma_t = math.sqrt((2 * d + 1) / (2 * TYPE_SHARE * rho))
-    ledger.spend(GaussianEvent(sigma_t, sensitivity=math.sqrt(2 * d + 1)), label="schema: column types")
+    # 1. types: per column, a noisy count of non-numeric cells, and a noisy row count.
+    # Every column is declared nullable: a missing-value code costs nothing, while deciding
+    # nullability from noisy counts would miss rare missing values and make fit refuse the data.
+    sigma_t = math.sqrt((d + 1) / (2 * TYPE_SHARE * rho))
+    ledger.spend(GaussianEvent(sigma_t, sensitivity=math.sqrt(d + 1)), label="schema: column types")
     stats = []
     for cname in names:
         raw = df[cname]
         miss = _missing_mask(raw, missing_values)
-        nonnum = int((_parse(raw[~miss]).isna()).sum())
-        stats.extend([nonnum, int(miss.sum())])
+        stats.append(int(_parse(raw[~miss]).isna().sum()))
     stats.append(len(df))
     noisy = np.asarray(stats) + discrete_gaussian(len(stats), sigma_t, rng)
     noisy_n = max(1.0, float(noisy[-1]))
-    is_numeric, nullable = {}, {}
+    is_numeric = {}
+    nullable = dict.fromkeys(names, True)
     for i, cname in enumerate(names):
         # Majority vote: robust to the type-detection noise even on small tables; a column with
         # a few stray texts is declared numeric and fit refuses those cells, naming them.
-        is_numeric[cname] = cname != label and noisy[2 * i] < 0.5 * noisy_n
-        nullable[cname] = bool(noisy[2 * i + 1] > 0)
+        is_numeric[cname] = cname != label and noisy[i] < 0.5 * noisy_n
 
     cats = [c for c in names if not is_numeric[c]]
     nums = [c for c in names if is_numeric[c]]
