@@ -32,7 +32,7 @@ ARRAYS = "arrays.npz"
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a model depends on (recorded for reproducibility)."""
     out = {}
-    for name in ("privsynth", "numpy", "pandas", "mbi", "jax", "scipy", "scikit-learn"):
+    for name in ("privsynth", "numpy", "pandas", "scipy", "scikit-learn"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
