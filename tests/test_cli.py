@@ -37,7 +37,21 @@ def one_line_error(result, *needles: str) -> None:
 @pytest.fixture
 def ledger_file(tmp_path):
     path = tmp_path / "budget.sqlite"
-    assert run("budget", "set", "--ledger", path, "--dataset", "adult", "--epsilon", 10, "--delta", 1e-8).exit_code == 0
+    assert (
+        run(
+            "budget",
+            "set",
+            "--ledger",
+            path,
+            "--dataset",
+            "adult",
+            "--epsilon",
+            10,
+            "--delta",
+            1e-8,
+        ).exit_code
+        == 0
+    )
     return path
 
 
@@ -48,8 +62,23 @@ def spent(ledger_file) -> float:
 
 
 def fit_args(data, schema, out, *extra):
-    return ("fit", data, "--schema", schema, "-o", out, "--generator", "mst", "--epsilon", 1,
-            "--delta", 1e-9, "--seed", 1, *extra)
+    return (
+        "fit",
+        data,
+        "--schema",
+        schema,
+        "-o",
+        out,
+        "--generator",
+        "mst",
+        "--epsilon",
+        1,
+        "--delta",
+        1e-9,
+        "--seed",
+        1,
+        *extra,
+    )
 
 
 def test_fit_sample_evaluate_round_trip(tmp_path, small_csv, adult_paths, ledger_file):
@@ -63,12 +92,17 @@ def test_fit_sample_evaluate_round_trip(tmp_path, small_csv, adult_paths, ledger
     result = run("sample", model, "-n", 500, "-o", out, "--seed", 3)
     assert result.exit_code == 0, result.output
     synth = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert len(synth) == 500 and list(synth.columns) == list(pd.read_csv(small_csv, nrows=1).columns)
+    assert len(synth) == 500 and list(synth.columns) == list(
+        pd.read_csv(small_csv, nrows=1).columns
+    )
     again = tmp_path / "synth2.csv"
     run("sample", model, "-n", 500, "-o", again, "--seed", 3)
     assert out.read_bytes() == again.read_bytes()
     cond = tmp_path / "women.csv"
-    assert run("sample", model, "-n", 200, "-o", cond, "--where", "sex=Female", "--seed", 4).exit_code == 0
+    assert (
+        run("sample", model, "-n", 200, "-o", cond, "--where", "sex=Female", "--seed", 4).exit_code
+        == 0
+    )
     assert set(pd.read_csv(cond, dtype=str)["sex"]) == {"Female"}
     report = tmp_path / "eval.json"
     result = run("evaluate", small_csv, out, "--schema", schema, "-o", report)
@@ -77,7 +111,11 @@ def test_fit_sample_evaluate_round_trip(tmp_path, small_csv, adult_paths, ledger
 
 
 def test_budget_show_lists_charges(tmp_path, small_csv, adult_paths, ledger_file):
-    run(*fit_args(small_csv, adult_paths[1], tmp_path / "m", "--ledger", ledger_file, "--dataset", "adult"))
+    run(
+        *fit_args(
+            small_csv, adult_paths[1], tmp_path / "m", "--ledger", ledger_file, "--dataset", "adult"
+        )
+    )
     result = run("budget", "show", "--ledger", ledger_file, "--history")
     assert result.exit_code == 0 and "adult" in result.output and "rho=" in result.output
 
@@ -85,9 +123,20 @@ def test_budget_show_lists_charges(tmp_path, small_csv, adult_paths, ledger_file
 def test_lifetime_budget_refuses_overspend(tmp_path, small_csv, adult_paths):
     path = tmp_path / "b.sqlite"
     run("budget", "set", "--ledger", path, "--dataset", "adult", "--epsilon", 1.2, "--delta", 1e-8)
-    assert run(*fit_args(small_csv, adult_paths[1], tmp_path / "m1", "--ledger", path, "--dataset", "adult")).exit_code == 0
+    assert (
+        run(
+            *fit_args(
+                small_csv, adult_paths[1], tmp_path / "m1", "--ledger", path, "--dataset", "adult"
+            )
+        ).exit_code
+        == 0
+    )
     before = spent(path)
-    result = run(*fit_args(small_csv, adult_paths[1], tmp_path / "m2", "--ledger", path, "--dataset", "adult"))
+    result = run(
+        *fit_args(
+            small_csv, adult_paths[1], tmp_path / "m2", "--ledger", path, "--dataset", "adult"
+        )
+    )
     one_line_error(result, "budget")
     assert spent(path) == before and not (tmp_path / "m2").exists()
 
@@ -115,7 +164,9 @@ def _variant(tmp_path, small_csv, kind):
         df = pd.read_csv(small_csv, dtype=str, keep_default_na=False).assign(ssn="123")
         df.to_csv(path, index=False)
     elif kind == "missing_column":
-        pd.read_csv(small_csv, dtype=str, keep_default_na=False).drop(columns=["race"]).to_csv(path, index=False)
+        pd.read_csv(small_csv, dtype=str, keep_default_na=False).drop(columns=["race"]).to_csv(
+            path, index=False
+        )
     elif kind == "bad_value":
         df = pd.read_csv(small_csv, dtype=str, keep_default_na=False)
         df.loc[7, "age"] = "forty"
@@ -158,8 +209,24 @@ def test_bad_fit_input(tmp_path, small_csv, adult_paths, ledger_file, case, need
     elif case == "unknown_generator":
         gen = "gpt"
     out = tmp_path / "model"
-    result = run("fit", data, "--schema", schema, "-o", out, "--generator", gen, "--epsilon", eps,
-                 "--delta", delta, "--ledger", ledger_file, "--dataset", "adult")
+    result = run(
+        "fit",
+        data,
+        "--schema",
+        schema,
+        "-o",
+        out,
+        "--generator",
+        gen,
+        "--epsilon",
+        eps,
+        "--delta",
+        delta,
+        "--ledger",
+        ledger_file,
+        "--dataset",
+        "adult",
+    )
     one_line_error(result, *needles)
     assert not out.exists()
     assert spent(ledger_file) == 0.0
@@ -175,7 +242,9 @@ def fitted_model(tmp_path_factory, adult_paths, adult_small):
     return root / "model"
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete_manifest", "garble_manifest", "not_a_folder"])
+@pytest.mark.parametrize(
+    "damage", ["truncate", "delete_manifest", "garble_manifest", "not_a_folder"]
+)
 def test_bad_model_folders(tmp_path, fitted_model, damage):
     model = tmp_path / "model"
     shutil.copytree(fitted_model, model)
@@ -197,18 +266,49 @@ def test_bad_model_folders(tmp_path, fitted_model, damage):
 
 
 def test_sample_where_unknown_value(tmp_path, fitted_model):
-    one_line_error(run("sample", fitted_model, "-n", 5, "-o", tmp_path / "s.csv", "--where", "sex=Robot"),
-                   "'sex'", "'Robot'")
+    one_line_error(
+        run("sample", fitted_model, "-n", 5, "-o", tmp_path / "s.csv", "--where", "sex=Robot"),
+        "'sex'",
+        "'Robot'",
+    )
 
 
 def test_schema_infer_public_and_dp(tmp_path, small_csv):
     pub = tmp_path / "public.yaml"
-    assert run("schema", "infer", small_csv, "--public", "-o", pub, "--label", "income",
-               "--missing", "?").exit_code == 0
+    assert (
+        run(
+            "schema",
+            "infer",
+            small_csv,
+            "--public",
+            "-o",
+            pub,
+            "--label",
+            "income",
+            "--missing",
+            "?",
+        ).exit_code
+        == 0
+    )
     assert yaml.safe_load(pub.read_text())["provenance"]["how"] == "public"
     dp = tmp_path / "dp.yaml"
-    result = run("schema", "infer", small_csv, "--epsilon", 1, "--delta", 1e-9, "-o", dp, "--label", "income",
-                 "--missing", "?", "--seed", 0)
+    result = run(
+        "schema",
+        "infer",
+        small_csv,
+        "--epsilon",
+        1,
+        "--delta",
+        1e-9,
+        "-o",
+        dp,
+        "--label",
+        "income",
+        "--missing",
+        "?",
+        "--seed",
+        0,
+    )
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(dp.read_text())
     assert data["provenance"]["how"] == "dp" and data["provenance"]["ledger"]["entries"]
@@ -217,18 +317,19 @@ def test_schema_infer_public_and_dp(tmp_path, small_csv):
 
 
 def test_schema_infer_requires_exactly_one_mode(tmp_path, small_csv):
-    one_line_error(run("schema", "infer", small_csv, "-o", tmp_path / "s.yaml"), "--public", "--epsilon")
-    one_line_error(run("schema", "infer", small_csv, "--public", "--epsilon", 1, "-o", tmp_path / "s.yaml"),
-                   "exactly one")
+    one_line_error(
+        run("schema", "infer", small_csv, "-o", tmp_path / "s.yaml"), "--public", "--epsilon"
+    )
+    one_line_error(
+        run("schema", "infer", small_csv, "--public", "--epsilon", 1, "-o", tmp_path / "s.yaml"),
+        "exactly one",
+    )
     assert not (tmp_path / "s.yaml").exists()
 
 
 def test_installed_entry_point_runs():
     exe = shutil.which("privsynth")
-    if exe is None:
-        cmd = [sys.executable, "-m", "privsynth", "--help"]
-    else:
-        cmd = [exe, "--help"]
+    cmd = [sys.executable, "-m", "privsynth", "--help"] if exe is None else [exe, "--help"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "fit" in result.stdout and "demo" in result.stdout
 
@@ -237,7 +338,12 @@ def test_demo_writes_everything(tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "-o", out, "--generator", "mst", "--seed", 0)
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"model", "synthetic.csv", "results.json", "results.md"}
+    assert {p.name for p in out.iterdir()} == {
+        "model",
+        "synthetic.csv",
+        "results.json",
+        "results.md",
+    }
     summary = json.loads((out / "results.json").read_text())
     assert summary["epsilon_spent"] <= 1.0 + 1e-9
     assert summary["evaluation"]["privacy"].startswith("not private")

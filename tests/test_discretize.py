@@ -12,24 +12,47 @@ from privsynth.transforms import Discretizer
 
 
 def _schema(on_unknown="other", on_out="clip"):
-    return schema_from_dict({
-        "missing_values": ["?"],
-        "columns": [
-            {"name": "c", "type": "categorical", "values": ["a", "b"], "on_unknown": on_unknown, "nullable": True},
-            {"name": "i", "type": "integer", "lower": 0, "upper": 99, "bins": 10, "on_out_of_range": on_out},
-            {"name": "f", "type": "continuous", "lower": -1.0, "upper": 1.0, "bins": 4},
-            {"name": "t", "type": "datetime", "lower": "2020-01-01", "upper": "2020-12-31", "bins": 12},
-        ],
-    })
+    return schema_from_dict(
+        {
+            "missing_values": ["?"],
+            "columns": [
+                {
+                    "name": "c",
+                    "type": "categorical",
+                    "values": ["a", "b"],
+                    "on_unknown": on_unknown,
+                    "nullable": True,
+                },
+                {
+                    "name": "i",
+                    "type": "integer",
+                    "lower": 0,
+                    "upper": 99,
+                    "bins": 10,
+                    "on_out_of_range": on_out,
+                },
+                {"name": "f", "type": "continuous", "lower": -1.0, "upper": 1.0, "bins": 4},
+                {
+                    "name": "t",
+                    "type": "datetime",
+                    "lower": "2020-01-01",
+                    "upper": "2020-12-31",
+                    "bins": 12,
+                },
+            ],
+        }
+    )
 
 
 def _frame():
-    return pd.DataFrame({
-        "c": ["a", "b", "zzz", "?"],
-        "i": ["0", "55", "150", "-3"],
-        "f": ["-1", "0.2", "1", "0.999"],
-        "t": ["2020-01-01", "2020-06-15", "2020-12-31", "2020-03-03"],
-    })
+    return pd.DataFrame(
+        {
+            "c": ["a", "b", "zzz", "?"],
+            "i": ["0", "55", "150", "-3"],
+            "f": ["-1", "0.2", "1", "0.999"],
+            "t": ["2020-01-01", "2020-06-15", "2020-12-31", "2020-03-03"],
+        }
+    )
 
 
 def test_domain_sizes():
@@ -58,7 +81,9 @@ def test_error_policies_name_file_column_value():
     with pytest.raises(InputError, match=r"column 'f': value 'x' is not a valid continuous"):
         Discretizer(_schema()).encode(bad, "x.csv")
     missing = _frame().assign(i=["?", "1", "2", "3"])
-    with pytest.raises(InputError, match=r"column 'i': missing value '\?'.*not declare it nullable"):
+    with pytest.raises(
+        InputError, match=r"column 'i': missing value '\?'.*not declare it nullable"
+    ):
         Discretizer(_schema()).encode(missing, "x.csv")
 
 

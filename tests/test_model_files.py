@@ -16,8 +16,14 @@ from privsynth.synthesizer import Synthesizer, fit_table
 @pytest.fixture(scope="module", params=sorted(REGISTRY))
 def saved(request, tmp_path_factory, adult_small, adult_schema):
     rows = adult_small.iloc[:1500].reset_index(drop=True)
-    synth, _ = fit_table(rows, adult_schema, generator=request.param, epsilon=50.0, delta=1e-9,
-                         rng=np.random.default_rng(0))
+    synth, _ = fit_table(
+        rows,
+        adult_schema,
+        generator=request.param,
+        epsilon=50.0,
+        delta=1e-9,
+        rng=np.random.default_rng(0),
+    )
     path = tmp_path_factory.mktemp(request.param) / "model"
     synth.save(path)
     return rows, path

@@ -37,8 +37,18 @@ def test_refuses_to_overwrite_and_object_arrays(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete_arrays", "delete_manifest", "garble_manifest",
-                                    "wrong_format", "missing_array_name"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate",
+        "flip",
+        "delete_arrays",
+        "delete_manifest",
+        "garble_manifest",
+        "wrong_format",
+        "missing_array_name",
+    ],
+)
 def test_damaged_folders_are_refused(tmp_path, damage):
     path = tmp_path / "m"
     _save(path)

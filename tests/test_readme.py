@@ -16,7 +16,11 @@ def _readme_commands() -> list[str]:
 def test_readme_opens_with_demo_and_test_commands():
     first, second = _readme_commands()[:2]
     assert "pip install torch==2.13.0" in first and first.endswith("privsynth demo")
-    assert "pip install torch==2.13.0" in second and '".[test]"' in second and second.endswith("pytest")
+    assert (
+        "pip install torch==2.13.0" in second
+        and '".[test]"' in second
+        and second.endswith("pytest")
+    )
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

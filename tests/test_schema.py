@@ -48,7 +48,10 @@ def test_upper_below_lower_names_file_and_column(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda d: d["columns"].append({"name": "a", "type": "categorical", "values": ["q"]}), "declared twice"),
+        (
+            lambda d: d["columns"].append({"name": "a", "type": "categorical", "values": ["q"]}),
+            "declared twice",
+        ),
         (lambda d: d["columns"][0].update(type="text"), "type must be one of"),
         (lambda d: d["columns"][1].pop("lower"), "lower"),
         (lambda d: d["columns"][0].update(values=["x", "x"]), "declared twice"),

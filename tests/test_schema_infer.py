@@ -24,11 +24,15 @@ def test_public_inference_is_exact(adult_small):
 
 def test_dp_inference_spends_its_budget_and_records_it(adult_small):
     ledger = dp_inference_ledger(1.0, 1e-9)
-    schema = infer_dp(adult_small, ledger, rng=np.random.default_rng(0), label="income",
-                      missing_values=("?",))
+    schema = infer_dp(
+        adult_small, ledger, rng=np.random.default_rng(0), label="income", missing_values=("?",)
+    )
     assert 0.99 < ledger.epsilon() <= 1.0 + 1e-9
     assert [e["label"] for e in schema.provenance["ledger"]["entries"]] == [
-        "schema: column types", "schema: category discovery", "schema: numeric bounds and bins"]
+        "schema: column types",
+        "schema: category discovery",
+        "schema: numeric bounds and bins",
+    ]
     assert isinstance(schema["age"], NumericColumn) and isinstance(schema["sex"], CategoricalColumn)
     # common values are found; the label stays categorical
     assert {"Male", "Female"} <= set(schema["sex"].values)
@@ -42,7 +46,12 @@ def test_canary_unique_value_and_outlier_stay_out(adult_small, seed):
     canary["workclass"] = "Zorblax-corp"
     canary["age"] = "987654321"
     data = pd.concat([adult_small, canary], ignore_index=True)
-    schema = infer_dp(data, dp_inference_ledger(1.0, 1e-9), rng=np.random.default_rng(seed), label="income",
-                      missing_values=("?",))
+    schema = infer_dp(
+        data,
+        dp_inference_ledger(1.0, 1e-9),
+        rng=np.random.default_rng(seed),
+        label="income",
+        missing_values=("?",),
+    )
     assert "Zorblax-corp" not in schema["workclass"].values
     assert schema["age"].upper < 1000

@@ -190,7 +190,9 @@ def test_uses_wal(store: SqliteBudgetStore) -> None:
 def test_ledger_charges_the_store_once_before_any_spend(store: SqliteBudgetStore) -> None:
     led = Ledger(1.0, 1e-9, store=store, dataset="adult", label="mst")
     hist = store.history("adult")
-    assert [(h["label"], h["rho"]) for h in hist] == [("mst: epsilon=1, delta=1e-09", led.rho_budget)]
+    assert [(h["label"], h["rho"]) for h in hist] == [
+        ("mst: epsilon=1, delta=1e-09", led.rho_budget)
+    ]
     led.spend(GaussianEvent(20.0, count=3), label="marginals")
     assert led.rho_spent == pytest.approx(3 / 800)
     assert len(store.history("adult")) == 1

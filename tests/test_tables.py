@@ -48,8 +48,14 @@ def test_missing_file(tmp_path):
 
 
 def test_columns_must_match_schema_both_ways(tmp_path):
-    schema = schema_from_dict({"columns": [{"name": "a", "type": "categorical", "values": ["1"]},
-                                           {"name": "b", "type": "categorical", "values": ["x"]}]})
+    schema = schema_from_dict(
+        {
+            "columns": [
+                {"name": "a", "type": "categorical", "values": ["1"]},
+                {"name": "b", "type": "categorical", "values": ["x"]},
+            ]
+        }
+    )
     extra = read_table(_write(tmp_path, "a,b,c\n1,x,z\n"))
     with pytest.raises(InputError, match="column 'c': present in the data but not declared"):
         check_columns(extra, schema, "t.csv")

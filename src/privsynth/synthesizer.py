@@ -92,7 +92,9 @@ class Synthesizer:
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ModelFileError(f"{where}: corrupted model ({exc.__class__.__name__}: {exc})") from None
+            raise ModelFileError(
+                f"{where}: corrupted model ({exc.__class__.__name__}: {exc})"
+            ) from None
         if model.domain != Discretizer(schema).domain:
             raise ModelFileError(f"{where}: model domain does not match its schema")
         return cls(schema, gen["name"], gen.get("config", {}), ledger, model)

@@ -45,8 +45,13 @@ def read_table(path: str | Path, *, delimiter: str = ",") -> pd.DataFrame:
         seen.add(name)
     try:
         df = pd.read_csv(
-            path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-            engine="c", compression="infer",
+            path,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            engine="c",
+            compression="infer",
         )
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: malformed CSV: {str(exc).splitlines()[0]}") from None
@@ -67,8 +72,12 @@ def check_columns(df: pd.DataFrame, schema: Schema, path: str | Path) -> pd.Data
     """Match data columns with the schema (both directions) and return them in schema order."""
     for name in df.columns:
         if name not in schema.names:
-            raise InputError(f"{path}: column {name!r}: present in the data but not declared in the schema")
+            raise InputError(
+                f"{path}: column {name!r}: present in the data but not declared in the schema"
+            )
     for name in schema.names:
         if name not in df.columns:
-            raise InputError(f"{path}: column {name!r}: declared in the schema but absent from the data")
+            raise InputError(
+                f"{path}: column {name!r}: declared in the schema but absent from the data"
+            )
     return df[list(schema.names)]

@@ -30,13 +30,18 @@ def run_demo(output: Path, *, epsilon: float, generator: str, seed: int | None) 
     from privsynth.tables import check_columns, read_table
 
     if output.exists() and any(output.iterdir()):
-        raise InputError(f"{output}: output folder exists and is not empty; choose a new one with -o")
+        raise InputError(
+            f"{output}: output folder exists and is not empty; choose a new one with -o"
+        )
     data_path, schema_path = bundled_adult()
     schema = load_schema(schema_path)
     df = check_columns(read_table(data_path), schema, data_path)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(df))
     cut = int(0.8 * len(df))
-    train, test = df.iloc[order[:cut]].reset_index(drop=True), df.iloc[order[cut:]].reset_index(drop=True)
+    train, test = (
+        df.iloc[order[:cut]].reset_index(drop=True),
+        df.iloc[order[cut:]].reset_index(drop=True),
+    )
     rng = make_rng(seed)
 
     out_console.print(
@@ -46,19 +51,33 @@ def run_demo(output: Path, *, epsilon: float, generator: str, seed: int | None) 
     t0 = time.perf_counter()
     with progress_bar() as progress:
         synth, _ = fit_table(
-            train, schema, generator=generator, epsilon=epsilon, delta=DEMO_DELTA, rng=rng,
-            source=data_path, progress=progress,
+            train,
+            schema,
+            generator=generator,
+            epsilon=epsilon,
+            delta=DEMO_DELTA,
+            rng=rng,
+            source=data_path,
+            progress=progress,
         )
     fit_s = time.perf_counter() - t0
     synthetic = synth.sample(rng=rng)
     output.mkdir(parents=True, exist_ok=True)
     synth.save(output / "model")
     missing = schema.missing_values[0]
-    write_atomic(output / "synthetic.csv", lambda p: synthetic.to_csv(p, index=False, na_rep=missing))
+    write_atomic(
+        output / "synthetic.csv", lambda p: synthetic.to_csv(p, index=False, na_rep=missing)
+    )
     t1 = time.perf_counter()
     with progress_bar() as progress:
-        result = evaluate(train, synthetic.astype(str).replace({"<NA>": missing, "None": missing}),
-                          schema, test=test, seed=0, progress=progress)
+        result = evaluate(
+            train,
+            synthetic.astype(str).replace({"<NA>": missing, "None": missing}),
+            schema,
+            test=test,
+            seed=0,
+            progress=progress,
+        )
     eval_s = time.perf_counter() - t1
     summary = {
         "generator": generator,
@@ -73,7 +92,9 @@ def run_demo(output: Path, *, epsilon: float, generator: str, seed: int | None) 
     }
     text = json.dumps(summary, indent=2)
     write_atomic(output / "results.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-    write_atomic(output / "results.md", lambda p: p.write_text(result.to_table() + "\n", encoding="utf-8"))
+    write_atomic(
+        output / "results.md", lambda p: p.write_text(result.to_table() + "\n", encoding="utf-8")
+    )
     out_console.print(result.to_rich())
     out_console.print(
         f"fit {fit_s:.1f} s, evaluation {eval_s:.1f} s; epsilon spent {synth.ledger.epsilon():.4g} of "

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from privsynth.cli.common import (
-    console,
     errors_as_exit,
     make_rng,
     out_console,
@@ -26,14 +25,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 schema_app = typer.Typer(help="Build a public schema.", no_args_is_help=True)
-budget_app = typer.Typer(help="Lifetime privacy budgets kept in a SQLite ledger file.", no_args_is_help=True)
+budget_app = typer.Typer(
+    help="Lifetime privacy budgets kept in a SQLite ledger file.", no_args_is_help=True
+)
 app.add_typer(schema_app, name="schema")
 app.add_typer(budget_app, name="budget")
 
-Seed = Annotated[int | None, typer.Option("--seed", help="Seed for reproducible output; fresh randomness if omitted.")]
+Seed = Annotated[
+    int | None,
+    typer.Option("--seed", help="Seed for reproducible output; fresh randomness if omitted."),
+]
 Delimiter = Annotated[str, typer.Option("--delimiter", help="Field delimiter of the CSV.")]
-LedgerPath = Annotated[Path | None, typer.Option("--ledger", help="SQLite file with lifetime budgets.")]
-DatasetName = Annotated[str | None, typer.Option("--dataset", help="Dataset name in the --ledger file (default: the schema's name).")]
+LedgerPath = Annotated[
+    Path | None, typer.Option("--ledger", help="SQLite file with lifetime budgets.")
+]
+DatasetName = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", help="Dataset name in the --ledger file (default: the schema's name)."
+    ),
+]
 
 
 def _store(ledger: Path | None):  # noqa: ANN202
@@ -49,10 +60,17 @@ def fit(
     data: Annotated[Path, typer.Argument(help="CSV file with the private table.")],
     schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema (YAML or JSON).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to create.")],
-    generator: Annotated[str, typer.Option("--generator", "-g", help="independent, mst or aim.")] = "aim",
-    epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy budget epsilon (> 0).")] = 1.0,
+    generator: Annotated[
+        str, typer.Option("--generator", "-g", help="independent, mst or aim.")
+    ] = "aim",
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", help="Privacy budget epsilon (> 0).")
+    ] = 1.0,
     delta: Annotated[float, typer.Option("--delta", help="Privacy budget delta (< 1/n).")] = 1e-9,
-    param: Annotated[list[str] | None, typer.Option("--param", help="Generator hyperparameter key=value (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Generator hyperparameter key=value (repeatable)."),
+    ] = None,
     seed: Seed = None,
     delimiter: Delimiter = ",",
     ledger: LedgerPath = None,
@@ -69,14 +87,24 @@ def fit(
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             from privsynth.errors import InputError
 
-            raise InputError(f"{output}: output exists and is not an empty folder; choose a new path")
+            raise InputError(
+                f"{output}: output exists and is not an empty folder; choose a new path"
+            )
         df = read_table(data, delimiter=delimiter)
         store = _store(ledger)
         name = dataset or sch.name or data.stem
         with progress_bar() as progress:
             synth, report = fit_table(
-                df, sch, generator=generator, epsilon=epsilon, delta=delta, rng=make_rng(seed),
-                params=params, source=data, store=store, dataset=name if store else None,
+                df,
+                sch,
+                generator=generator,
+                epsilon=epsilon,
+                delta=delta,
+                rng=make_rng(seed),
+                params=params,
+                source=data,
+                store=store,
+                dataset=name if store else None,
                 progress=progress,
             )
         synth.save(output)
@@ -95,8 +123,14 @@ def fit(
 def sample(
     model: Annotated[Path, typer.Argument(help="Model folder written by `privsynth fit`.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
-    n: Annotated[int | None, typer.Option("-n", "--rows", help="Rows to sample (default: the model's noisy row count).")] = None,
-    where: Annotated[list[str] | None, typer.Option("--where", help="Condition column=value[,value] (repeatable).")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", "--rows", help="Rows to sample (default: the model's noisy row count)."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="Condition column=value[,value] (repeatable)."),
+    ] = None,
     seed: Seed = None,
 ) -> None:
     """Sample synthetic rows from a model folder (post-processing: costs no budget)."""
@@ -115,9 +149,15 @@ def evaluate(
     real: Annotated[Path, typer.Argument(help="The real (private) table.")],
     synthetic: Annotated[Path, typer.Argument(help="The synthetic table.")],
     schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema.")],
-    test: Annotated[Path | None, typer.Option("--test", help="Real holdout for testing classifiers.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the results as JSON.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the fixed classifiers and splits.")] = 0,
+    test: Annotated[
+        Path | None, typer.Option("--test", help="Real holdout for testing classifiers.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the results as JSON.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the fixed classifiers and splits.")
+    ] = 0,
     delimiter: Delimiter = ",",
 ) -> None:
     """Compare a synthetic table with the real one (results are NOT private)."""
@@ -131,7 +171,9 @@ def evaluate(
         synth_df = check_columns(read_table(synthetic, delimiter=delimiter), sch, synthetic)
         test_df = check_columns(read_table(test, delimiter=delimiter), sch, test) if test else None
         with progress_bar() as progress:
-            result = run_evaluation(real_df, synth_df, sch, test=test_df, seed=seed, progress=progress)
+            result = run_evaluation(
+                real_df, synth_df, sch, test=test_df, seed=seed, progress=progress
+            )
         if output:
             text = json.dumps(result.to_dict(), indent=2)
             write_atomic(output, lambda p: p.write_text(text + "\n", encoding="utf-8"))
@@ -141,12 +183,25 @@ def evaluate(
 @schema_app.command("infer")
 def schema_infer(
     data: Annotated[Path, typer.Argument(help="CSV file to describe.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Schema file to write (.yaml or .json).")],
-    public: Annotated[bool, typer.Option("--public", help="The data is already public: read it freely.")] = False,
-    epsilon: Annotated[float | None, typer.Option("--epsilon", help="Budget spent on DP inference.")] = None,
-    delta: Annotated[float | None, typer.Option("--delta", help="Delta spent on DP inference.")] = None,
-    label: Annotated[str | None, typer.Option("--label", help="Label column for machine-learning evaluation.")] = None,
-    missing: Annotated[list[str] | None, typer.Option("--missing", help="Text that marks a missing value (repeatable).")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Schema file to write (.yaml or .json).")
+    ],
+    public: Annotated[
+        bool, typer.Option("--public", help="The data is already public: read it freely.")
+    ] = False,
+    epsilon: Annotated[
+        float | None, typer.Option("--epsilon", help="Budget spent on DP inference.")
+    ] = None,
+    delta: Annotated[
+        float | None, typer.Option("--delta", help="Delta spent on DP inference.")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="Label column for machine-learning evaluation.")
+    ] = None,
+    missing: Annotated[
+        list[str] | None,
+        typer.Option("--missing", help="Text that marks a missing value (repeatable)."),
+    ] = None,
     bins: Annotated[int, typer.Option("--bins", help="Bins per numeric column.")] = 16,
     seed: Seed = None,
     delimiter: Delimiter = ",",
@@ -170,7 +225,9 @@ def schema_infer(
         df = read_table(data, delimiter=delimiter)
         missing_values = tuple(missing) if missing else ("",)
         if label is not None and label not in df.columns:
-            raise InputError(f"{data}: column {label!r}: --label names a column absent from the data")
+            raise InputError(
+                f"{data}: column {label!r}: --label names a column absent from the data"
+            )
         name = dataset or data.stem
         if public:
             sch = infer_public(df, label=label, missing_values=missing_values, bins=bins, name=name)
@@ -181,8 +238,16 @@ def schema_infer(
                 raise InputError("schema infer: --delta is required with --epsilon")
             store = _store(ledger)
             led = dp_inference_ledger(epsilon, delta, store=store, dataset=name if store else None)
-            sch = infer_dp(df, led, rng=make_rng(seed), label=label, missing_values=missing_values,
-                           bins=bins, name=name, source=str(data))
+            sch = infer_dp(
+                df,
+                led,
+                rng=make_rng(seed),
+                label=label,
+                missing_values=missing_values,
+                bins=bins,
+                name=name,
+                source=str(data),
+            )
         fmt = "json" if output.suffix.lower() == ".json" else "yaml"
         write_atomic(output, lambda p: save_schema(sch, p, fmt=fmt))
     how = "public (read freely)" if public else f"DP, epsilon={epsilon:g}, delta={delta:g}"
@@ -191,7 +256,9 @@ def schema_infer(
 
 @budget_app.command("set")
 def budget_set(
-    ledger: Annotated[Path, typer.Option("--ledger", help="SQLite ledger file (created if absent).")],
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help="SQLite ledger file (created if absent).")
+    ],
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")],
     epsilon: Annotated[float, typer.Option("--epsilon", help="Lifetime epsilon.")],
     delta: Annotated[float, typer.Option("--delta", help="Lifetime delta.")],
@@ -203,13 +270,17 @@ def budget_set(
     with errors_as_exit():
         validate_budget(epsilon, delta)
         SqliteBudgetStore(ledger).set_budget(dataset, epsilon, delta)
-    out_console.print(f"{dataset}: lifetime budget epsilon={epsilon:g}, delta={delta:g} in {ledger}")
+    out_console.print(
+        f"{dataset}: lifetime budget epsilon={epsilon:g}, delta={delta:g} in {ledger}"
+    )
 
 
 @budget_app.command("show")
 def budget_show(
     ledger: Annotated[Path, typer.Option("--ledger", help="SQLite ledger file.")],
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name (default: all).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset name (default: all).")
+    ] = None,
     history: Annotated[bool, typer.Option("--history", help="List every charge.")] = False,
 ) -> None:
     """Show lifetime budgets, what has been spent and (optionally) every charge."""
@@ -229,8 +300,13 @@ def budget_show(
         rows = []
         for name in names:
             st = store.status(name)
-            table.add_row(name, f"{st['epsilon_budget']:g}", f"{st['delta']:g}", f"{st['epsilon_spent']:.6g}",
-                          f"{st['rho_spent']:.6g} / {st['rho_budget']:.6g}")
+            table.add_row(
+                name,
+                f"{st['epsilon_budget']:g}",
+                f"{st['delta']:g}",
+                f"{st['epsilon_spent']:.6g}",
+                f"{st['rho_spent']:.6g} / {st['rho_budget']:.6g}",
+            )
             if history:
                 rows.extend((name, h) for h in store.history(name))
     out_console.print(table)
@@ -240,9 +316,13 @@ def budget_show(
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the demo's results.")] = Path("privsynth-demo"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the demo's results.")
+    ] = Path("privsynth-demo"),
     epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy budget epsilon.")] = 1.0,
-    generator: Annotated[str, typer.Option("--generator", "-g", help="Generator to demonstrate.")] = "aim",
+    generator: Annotated[
+        str, typer.Option("--generator", "-g", help="Generator to demonstrate.")
+    ] = "aim",
     seed: Seed = None,
 ) -> None:
     """Synthesize the bundled UCI Adult table with AIM at epsilon=1, evaluate it, write results."""

@@ -51,7 +51,11 @@ class EncodedTable:
     def matrix(self, attrs: Sequence[str] | None = None) -> np.ndarray:
         """Codes as an (n_rows, len(attrs)) integer matrix."""
         attrs = list(self.domain.attributes if attrs is None else attrs)
-        return np.column_stack([self.codes[a] for a in attrs]) if attrs else np.empty((self.n_rows, 0), int)
+        return (
+            np.column_stack([self.codes[a] for a in attrs])
+            if attrs
+            else np.empty((self.n_rows, 0), int)
+        )
 
 
 def contingency(codes: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray:

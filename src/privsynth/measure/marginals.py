@@ -29,7 +29,9 @@ class Measurement:
         """The equivalent ``mbi.LinearMeasurement``."""
         import mbi
 
-        return mbi.LinearMeasurement(np.asarray(self.noisy, dtype=float), self.clique, stddev=self.sigma)
+        return mbi.LinearMeasurement(
+            np.asarray(self.noisy, dtype=float), self.clique, stddev=self.sigma
+        )
 
 
 def measure_marginals(

@@ -48,14 +48,18 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save_model_folder(path: str | Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def save_model_folder(
+    path: str | Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
     """Write a model folder atomically; ``path`` must not exist or be an empty folder."""
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ModelFileError(f"{path}: output exists and is not an empty folder; choose a new path")
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
-            raise ModelFileError(f"array {name!r} has dtype object; refusing to write a pickled array")
+            raise ModelFileError(
+                f"array {name!r} has dtype object; refusing to write a pickled array"
+            )
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
     blob = buf.getvalue()
@@ -96,7 +100,9 @@ def load_model_folder(path: str | Path) -> tuple[dict[str, Any], dict[str, np.nd
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{mpath}: corrupted manifest ({exc.__class__.__name__}: {exc})") from None
+        raise ModelFileError(
+            f"{mpath}: corrupted manifest ({exc.__class__.__name__}: {exc})"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{mpath}: not a privsynth model manifest")
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -99,7 +99,8 @@ class Ledger:
             # read: a fit that stopped half-way would otherwise have spent without recording it,
             # or have recorded a part while its next charge was refused.
             store.charge(
-                dataset, self.rho_budget,
+                dataset,
+                self.rho_budget,
                 f"{label}: epsilon={self.epsilon_budget:g}, delta={self.delta:g}",
                 delta=float(reserve_delta),
             )

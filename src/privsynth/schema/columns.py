@@ -35,7 +35,9 @@ class CategoricalColumn:
             dup = next(v for v in self.values if self.values.count(v) > 1)
             raise SchemaError(f"column {self.name!r}: value {dup!r} is declared twice")
         if self.on_unknown not in ("error", "other"):
-            raise SchemaError(f"column {self.name!r}: on_unknown must be 'error' or 'other', got {self.on_unknown!r}")
+            raise SchemaError(
+                f"column {self.name!r}: on_unknown must be 'error' or 'other', got {self.on_unknown!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,25 @@ class NumericColumn:
         for bound in ("lower", "upper"):
             value = getattr(self, bound)
             if not isinstance(value, int | float) or not math.isfinite(value):
-                raise SchemaError(f"column {self.name!r}: {bound} must be a finite number, got {value!r}")
+                raise SchemaError(
+                    f"column {self.name!r}: {bound} must be a finite number, got {value!r}"
+                )
         if self.upper < self.lower:
             raise SchemaError(
                 f"column {self.name!r}: upper bound {self.upper!r} is below lower bound {self.lower!r}"
             )
         if not isinstance(self.bins, int) or self.bins < 1:
-            raise SchemaError(f"column {self.name!r}: bins must be a positive integer, got {self.bins!r}")
+            raise SchemaError(
+                f"column {self.name!r}: bins must be a positive integer, got {self.bins!r}"
+            )
         if self.on_out_of_range not in ("clip", "error"):
             raise SchemaError(f"column {self.name!r}: on_out_of_range must be 'clip' or 'error'")
         if self.edges is not None:
             e = np.asarray(self.edges, dtype=float)
             if e.size < 2 or np.any(np.diff(e) <= 0) or not np.all(np.isfinite(e)):
-                raise SchemaError(f"column {self.name!r}: edges must be at least two increasing finite numbers")
+                raise SchemaError(
+                    f"column {self.name!r}: edges must be at least two increasing finite numbers"
+                )
             if e[0] != self.lower or e[-1] != self.upper:
                 raise SchemaError(
                     f"column {self.name!r}: edges must start at lower ({self.lower}) and end at upper ({self.upper})"
@@ -114,9 +122,16 @@ class DatetimeColumn:
             lo = pd.Timestamp(self.lower).timestamp()
             hi = pd.Timestamp(self.upper).timestamp()
         except (ValueError, TypeError) as exc:
-            raise SchemaError(f"column {self.name!r}: cannot parse datetime bounds: {exc}") from None
+            raise SchemaError(
+                f"column {self.name!r}: cannot parse datetime bounds: {exc}"
+            ) from None
         return NumericColumn(
-            self.name, "continuous", lo, hi, bins=self.bins, nullable=self.nullable,
+            self.name,
+            "continuous",
+            lo,
+            hi,
+            bins=self.bins,
+            nullable=self.nullable,
             on_out_of_range=self.on_out_of_range,
         )
 

@@ -59,13 +59,26 @@ def infer_public(
             integral = bool(np.all(np.mod(parsed.to_numpy(float), 1) == 0))
             lo, hi = float(parsed.min()), float(parsed.max())
             kind = "integer" if integral else "continuous"
-            columns.append(NumericColumn(cname, kind, _int_if(lo, integral), _int_if(hi, integral), bins=bins,
-                                         nullable=nullable))
+            columns.append(
+                NumericColumn(
+                    cname,
+                    kind,
+                    _int_if(lo, integral),
+                    _int_if(hi, integral),
+                    bins=bins,
+                    nullable=nullable,
+                )
+            )
         else:
             values = tuple(sorted(present.astype(str).unique()))
             columns.append(CategoricalColumn(cname, values or ("",), nullable=nullable))
-    return Schema(tuple(columns), label=label, missing_values=tuple(missing_values), name=name,
-                  provenance={"how": "public", "note": "read freely from data declared public"})
+    return Schema(
+        tuple(columns),
+        label=label,
+        missing_values=tuple(missing_values),
+        name=name,
+        provenance={"how": "public", "note": "read freely from data declared public"},
+    )
 
 
 def _int_if(value: float, integral: bool) -> float:
@@ -74,8 +87,13 @@ def _int_if(value: float, integral: bool) -> float:
 
 def dp_inference_ledger(epsilon: float, delta: float, **kwargs) -> Ledger:
     """A ledger for :func:`infer_dp`, reserving its share of delta for category discovery."""
-    return Ledger(epsilon, delta, reserve_delta=delta * CATEGORY_DELTA_SHARE,
-                  label="schema inference", **kwargs)
+    return Ledger(
+        epsilon,
+        delta,
+        reserve_delta=delta * CATEGORY_DELTA_SHARE,
+        label="schema inference",
+        **kwargs,
+    )
 
 
 def infer_dp(
@@ -130,15 +148,31 @@ def infer_dp(
     for cname in names:
         if cname in found:
             values = found[cname]
-            columns.append(CategoricalColumn(cname, values or ("__none__",), nullable=nullable[cname],
-                                             on_unknown="other"))
+            columns.append(
+                CategoricalColumn(
+                    cname, values or ("__none__",), nullable=nullable[cname], on_unknown="other"
+                )
+            )
         else:
             lo, hi, edges, integral = bounds[cname]
-            columns.append(NumericColumn(cname, "integer" if integral else "continuous", lo, hi,
-                                         bins=max(1, len(edges) - 1), edges=tuple(edges),
-                                         nullable=nullable[cname]))
-    return Schema(tuple(columns), label=label, missing_values=tuple(missing_values), name=name,
-                  provenance={"how": "dp", "source": source, "ledger": ledger.to_dict()})
+            columns.append(
+                NumericColumn(
+                    cname,
+                    "integer" if integral else "continuous",
+                    lo,
+                    hi,
+                    bins=max(1, len(edges) - 1),
+                    edges=tuple(edges),
+                    nullable=nullable[cname],
+                )
+            )
+    return Schema(
+        tuple(columns),
+        label=label,
+        missing_values=tuple(missing_values),
+        name=name,
+        provenance={"how": "dp", "source": source, "ledger": ledger.to_dict()},
+    )
 
 
 def _dp_categories(df, cats, ledger, rng, missing_values, delta_cat, rho):  # noqa: ANN001, ANN202
@@ -168,7 +202,9 @@ def _dp_numeric(df, nums, ledger, rng, missing_values, bins, rho):  # noqa: ANN0
     """Bounds from a noisy histogram on a public power-of-two grid, then noisy quantile edges."""
     k = len(nums)
     sigma = math.sqrt(2 * k / (2 * NUMERIC_SHARE * rho))
-    ledger.spend(GaussianEvent(sigma, sensitivity=math.sqrt(2 * k)), label="schema: numeric bounds and bins")
+    ledger.spend(
+        GaussianEvent(sigma, sensitivity=math.sqrt(2 * k)), label="schema: numeric bounds and bins"
+    )
     grid = _grid()
     out = {}
     for cname in nums:
@@ -176,7 +212,9 @@ def _dp_numeric(df, nums, ledger, rng, missing_values, bins, rho):  # noqa: ANN0
         values = _parse(raw[~_missing_mask(raw, missing_values)]).dropna().to_numpy(float)
         # One histogram for the bounds over the public grid (outside values fall in end buckets).
         idx = np.clip(np.searchsorted(grid, values, side="right") - 1, 0, len(grid) - 2)
-        noisy = np.bincount(idx, minlength=len(grid) - 1) + discrete_gaussian(len(grid) - 1, sigma, rng)
+        noisy = np.bincount(idx, minlength=len(grid) - 1) + discrete_gaussian(
+            len(grid) - 1, sigma, rng
+        )
         # Threshold so that any of the ~120 empty buckets passes with probability <= 1e-3 in all:
         # a false "busy" bucket would stretch the bounds by orders of magnitude.
         busy = np.flatnonzero(noisy > sigma * float(norm.isf(1e-3 / (len(grid) - 1))))
@@ -186,10 +224,14 @@ def _dp_numeric(df, nums, ledger, rng, missing_values, bins, rho):  # noqa: ANN0
             lo, hi = float(grid[busy[0]]), float(grid[busy[-1] + 1])
         # A second histogram, inside [lo, hi], on a fine grid whose shape is fixed by lo and hi only.
         span = hi - lo
-        fine = lo + span * np.linspace(0.0, 1.0, _FINE_BUCKETS + 1) ** (3 if hi > 0 and lo >= 0 and hi / max(1.0, abs(lo)) > 100 else 1)
+        fine = lo + span * np.linspace(0.0, 1.0, _FINE_BUCKETS + 1) ** (
+            3 if hi > 0 and lo >= 0 and hi / max(1.0, abs(lo)) > 100 else 1
+        )
         clipped = np.clip(values, lo, hi)
         fidx = np.clip(np.searchsorted(fine, clipped, side="right") - 1, 0, _FINE_BUCKETS - 1)
-        counts = np.bincount(fidx, minlength=_FINE_BUCKETS) + discrete_gaussian(_FINE_BUCKETS, sigma, rng)
+        counts = np.bincount(fidx, minlength=_FINE_BUCKETS) + discrete_gaussian(
+            _FINE_BUCKETS, sigma, rng
+        )
         cdf = np.cumsum(np.maximum(counts, 0).astype(float))
         integral = bool(values.size) and bool(np.all(np.mod(values, 1) == 0))
         if cdf[-1] <= 0:
@@ -204,9 +246,13 @@ def _dp_numeric(df, nums, ledger, rng, missing_values, bins, rho):  # noqa: ANN0
         if len(edges) < 2:
             edges = np.array([lo, lo + 1.0])
             hi = lo + 1.0
-        out[cname] = (_int_if(lo, integral), _int_if(hi, integral), [float(e) for e in edges], integral)
+        out[cname] = (
+            _int_if(lo, integral),
+            _int_if(hi, integral),
+            [float(e) for e in edges],
+            integral,
+        )
     return out
 
 
 __all__ = ["infer_dp", "infer_public"]
-

@@ -9,7 +9,13 @@ from typing import Any
 import yaml
 
 from privsynth.errors import SchemaError
-from privsynth.schema.columns import CategoricalColumn, Column, DatetimeColumn, NumericColumn, Schema
+from privsynth.schema.columns import (
+    CategoricalColumn,
+    Column,
+    DatetimeColumn,
+    NumericColumn,
+    Schema,
+)
 
 _COMMON = {"name", "type", "nullable"}
 _ALLOWED = {
@@ -39,7 +45,9 @@ def _column_from_dict(spec: Any, where: str) -> Column:
             if not isinstance(values, list):
                 raise SchemaError(f"column {name!r}: categorical needs a list of 'values'")
             return CategoricalColumn(
-                name, tuple(str(v) for v in values), nullable=nullable,
+                name,
+                tuple(str(v) for v in values),
+                nullable=nullable,
                 on_unknown=spec.get("on_unknown", "error"),
                 other_label=str(spec.get("other_label", "__other__")),
             )
@@ -48,14 +56,23 @@ def _column_from_dict(spec: Any, where: str) -> Column:
                 raise SchemaError(f"column {name!r}: {kind} needs a public '{bound}' bound")
         if kind == "datetime":
             return DatetimeColumn(
-                name, str(spec["lower"]), str(spec["upper"]), bins=spec.get("bins", 32),
-                nullable=nullable, on_out_of_range=spec.get("on_out_of_range", "clip"),
+                name,
+                str(spec["lower"]),
+                str(spec["upper"]),
+                bins=spec.get("bins", 32),
+                nullable=nullable,
+                on_out_of_range=spec.get("on_out_of_range", "clip"),
             )
         edges = spec.get("edges")
         return NumericColumn(
-            name, kind, _number(spec["lower"], name, "lower"), _number(spec["upper"], name, "upper"),
-            bins=spec.get("bins", 32), edges=tuple(float(e) for e in edges) if edges else None,
-            nullable=nullable, on_out_of_range=spec.get("on_out_of_range", "clip"),
+            name,
+            kind,
+            _number(spec["lower"], name, "lower"),
+            _number(spec["upper"], name, "upper"),
+            bins=spec.get("bins", 32),
+            edges=tuple(float(e) for e in edges) if edges else None,
+            nullable=nullable,
+            on_out_of_range=spec.get("on_out_of_range", "clip"),
         )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None
@@ -75,8 +92,11 @@ def schema_from_dict(data: Any, where: str = "schema") -> Schema:
     missing = data.get("missing_values", [""])
     try:
         return Schema(
-            columns, label=data.get("label"), missing_values=tuple(str(m) for m in missing),
-            name=data.get("name"), provenance=data.get("provenance"),
+            columns,
+            label=data.get("label"),
+            missing_values=tuple(str(m) for m in missing),
+            name=data.get("name"),
+            provenance=data.get("provenance"),
         )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None
@@ -126,7 +146,9 @@ def load_schema(path: str | Path) -> Schema:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0]
-        raise SchemaError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}") from None
+        raise SchemaError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}"
+        ) from None
     return schema_from_dict(data, where=str(path))
 
 

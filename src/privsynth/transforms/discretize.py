@@ -19,7 +19,13 @@ import pandas as pd
 from privsynth.domain import Domain
 from privsynth.errors import InputError
 from privsynth.marginals.counting import EncodedTable
-from privsynth.schema.columns import CategoricalColumn, Column, DatetimeColumn, NumericColumn, Schema
+from privsynth.schema.columns import (
+    CategoricalColumn,
+    Column,
+    DatetimeColumn,
+    NumericColumn,
+    Schema,
+)
 
 
 @dataclass
@@ -31,7 +37,9 @@ class EncodeReport:
     def add(self, column: str, what: str, count: int) -> None:
         """Record ``count`` values of ``column`` changed in manner ``what``."""
         if count:
-            self.changes.setdefault(column, {})[what] = self.changes.get(column, {}).get(what, 0) + int(count)
+            self.changes.setdefault(column, {})[what] = self.changes.get(column, {}).get(
+                what, 0
+            ) + int(count)
 
     @property
     def total(self) -> int:
@@ -63,7 +71,9 @@ class Discretizer:
         """The code that stands for a missing value, if the column is nullable."""
         return self.domain[name] - 1 if self.schema[name].nullable else None
 
-    def encode(self, df: pd.DataFrame, source: str | Path = "data") -> tuple[EncodedTable, EncodeReport]:
+    def encode(
+        self, df: pd.DataFrame, source: str | Path = "data"
+    ) -> tuple[EncodedTable, EncodeReport]:
         """Encode a string-valued table (columns in schema order)."""
         report = EncodeReport()
         codes = {}
@@ -119,7 +129,9 @@ class Discretizer:
             values = parsed.to_numpy(dtype=float, na_value=0.0)
         if bad.any():
             value = raw.iloc[int(np.flatnonzero(bad)[0])]
-            raise InputError(f"{source}: column {col.name!r}: value {value!r} is not a valid {col.kind}")
+            raise InputError(
+                f"{source}: column {col.name!r}: value {value!r} is not a valid {col.kind}"
+            )
         edges = num.bin_edges()
         low, high = values < num.lower, values > num.upper
         if low.any() or high.any():
@@ -141,7 +153,9 @@ class Discretizer:
             raise InputError(f"--where: column {name!r} is not in the schema")
         col = self.schema[name]
         if not isinstance(col, CategoricalColumn):
-            raise InputError(f"--where: column {name!r} is {col.kind}; conditions take categorical columns")
+            raise InputError(
+                f"--where: column {name!r} is {col.kind}; conditions take categorical columns"
+            )
         out = []
         for v in values:
             if v in col.values:
@@ -159,7 +173,11 @@ class Discretizer:
             c = np.asarray(codes[col.name], dtype=np.int64)
             missing = (c == self.domain[col.name] - 1) if col.nullable else np.zeros(len(c), bool)
             if isinstance(col, CategoricalColumn):
-                labels = np.array([*col.values, *([col.other_label] if col.on_unknown == "other" else [])] + [None] * col.nullable, dtype=object)
+                labels = np.array(
+                    [*col.values, *([col.other_label] if col.on_unknown == "other" else [])]
+                    + [None] * col.nullable,
+                    dtype=object,
+                )
                 data[col.name] = pd.Series(labels[c], dtype=object)
                 continue
             num = _as_numeric(col)
@@ -168,7 +186,9 @@ class Discretizer:
             lo, hi = edges[safe], edges[safe + 1]
             if num.kind == "integer":
                 lo_i = np.maximum(np.ceil(lo), num.lower)
-                hi_i = np.minimum(np.where(hi == edges[-1], np.floor(hi), np.ceil(hi) - 1), num.upper)
+                hi_i = np.minimum(
+                    np.where(hi == edges[-1], np.floor(hi), np.ceil(hi) - 1), num.upper
+                )
                 hi_i = np.maximum(hi_i, lo_i)
                 vals = rng.integers(lo_i.astype(np.int64), hi_i.astype(np.int64) + 1)
                 series = pd.Series(vals, dtype="Int64")
