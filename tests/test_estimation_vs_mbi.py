@@ -3,6 +3,8 @@ measurements: both must reach the same model marginals (they solve the same conv
 
 from __future__ import annotations
 
+import jax
+import mbi
 import numpy as np
 import pytest
 
@@ -11,9 +13,6 @@ from privsynth.estimation import Observation, mirror_descent
 from privsynth.marginals import EncodedTable, InMemoryBackend
 from privsynth.measure.marginals import measure_marginals
 from privsynth.privacy.ledger import Ledger
-
-mbi = pytest.importorskip("mbi")
-jax = pytest.importorskip("jax")
 
 DOMAIN = Domain(("a", "b", "c", "d", "e"), (3, 4, 2, 5, 3))
 CLIQUES = [
