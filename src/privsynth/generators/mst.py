@@ -40,15 +40,21 @@ def _independent_estimate(observations: list[Observation], total: float) -> dict
 class MST:
     """MST with ``iters`` mirror-descent steps for the final estimate.
 
+    ``iters=None`` picks the steps from the budget alone (never from data): 1000 below
+    rho = 0.1 (about epsilon 3 at delta 1e-9), where the noisy optimum is reached early and more
+    steps only fit noise, and 3000 above it, where the optimum is sharper. The threshold was set
+    on the public adult benchmark (bench/results/marginal.md), not on any user's data.
     ``compress`` merges codes whose noisy count is below ``3 sigma`` (as published).
     """
 
-    iters: int = 1000
+    iters: int | None = None
     compress: bool = True
     name: ClassVar[str] = "mst"
 
     def __post_init__(self) -> None:
-        if isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 1:
+        if self.iters is not None and (
+            isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 1
+        ):
             raise InputError(f"mst: iters must be a positive integer, got {self.iters!r}")
 
     def config(self) -> dict[str, Any]:
@@ -67,6 +73,7 @@ class MST:
         domain = backend.domain
         d = len(domain)
         rho = remaining_budget(ledger, "mst")
+        iters = self.iters or (3000 if rho >= 0.1 else 1000)
         sigma1 = gaussian_sigma(rho / 3 if d > 1 else rho, d)
         report(progress, "measuring one-way marginals", 0.0)
         ones = measure_marginals(
@@ -97,11 +104,9 @@ class MST:
 
         def tick(t: int) -> None:
             if t % 100 == 0:
-                report(
-                    progress, "estimating the graphical model", 0.7 + 0.3 * t / max(1, self.iters)
-                )
+                report(progress, "estimating the graphical model", 0.7 + 0.3 * t / iters)
 
-        markov = mirror_descent(small, observations, iters=self.iters, total=total, callback=tick)
+        markov = mirror_descent(small, observations, iters=iters, total=total, callback=tick)
         report(progress, "done", 1.0)
         return GraphicalModel(markov, compression)
 
