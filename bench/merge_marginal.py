@@ -34,7 +34,9 @@ def main() -> int:
     merged["runs"] = [r for p in parts for r in p["runs"]]
     merged["config"] = dict(base["config"])
     merged["config"]["impls"] = sorted({i for p in parts for i in p["config"]["impls"]})
-    merged["config"]["cpu"] = " / ".join(f"{p['config']['cpu']} ({', '.join(p['config']['impls'])})" for p in parts)
+    merged["config"]["cpu"] = " / ".join(
+        f"{p['config']['cpu']} ({', '.join(p['config']['impls'])})" for p in parts
+    )
     here = shlex.join([Path(sys.executable).name, *sys.argv])
     merged["command"] = " & ".join(p["command"] for p in parts) + f"; wait; {here}"
     merged["sweeps"] = [{"command": p["command"], "date": p["date"]} for p in parts]
