@@ -46,3 +46,19 @@ def small_csv(tmp_path, adult_small) -> Path:
     path = tmp_path / "adult_small.csv"
     adult_small.to_csv(path, index=False)
     return path
+
+
+# Small settings for the DP-SGD generators so the suite stays fast; the algorithms and the
+# privacy accounting are unchanged (fewer epochs and smaller networks only).
+FAST_NEURAL: dict[str, dict] = {
+    "dpgan": {"epochs": 2, "hidden": [64, 64], "batch_size": 128},
+    "dpgan-laplace": {"epochs": 2, "hidden": [64, 64], "batch_size": 128},
+    "dpcvae": {"epochs": 2, "batch_size": 128},
+    "dpvae-mixture": {"epochs": 2, "batch_size": 128},
+    "pategan": {},
+}
+
+
+def fast_params(name: str) -> dict:
+    """Hyperparameters that keep a test fit of generator ``name`` quick."""
+    return dict(FAST_NEURAL.get(name, {}))

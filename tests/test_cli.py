@@ -249,8 +249,8 @@ def test_bad_model_folders(tmp_path, fitted_model, damage):
     model = tmp_path / "model"
     shutil.copytree(fitted_model, model)
     if damage == "truncate":
-        blob = (model / "arrays.npz").read_bytes()
-        (model / "arrays.npz").write_bytes(blob[: len(blob) // 2])
+        blob = (model / "arrays.safetensors").read_bytes()
+        (model / "arrays.safetensors").write_bytes(blob[: len(blob) // 2])
     elif damage == "delete_manifest":
         (model / "manifest.json").unlink()
     elif damage == "garble_manifest":

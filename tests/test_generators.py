@@ -18,7 +18,8 @@ from privsynth.privacy.ledger import Ledger
 DOMAIN = Domain(("a", "b", "c", "d", "e"), (3, 4, 3, 2, 5))
 # Keep the suite fast: fewer estimation steps than the defaults (the algorithms are unchanged).
 FAST = {"mst": {"iters": 300}, "aim": {"round_iters": 30, "final_iters": 300}}
-NAMES = sorted(REGISTRY)
+# Marginal (zCDP) generators; the DP-SGD ones have their own suite (test_neural_conformance).
+NAMES = sorted(n for n, entry in REGISTRY.items() if not isinstance(entry, str))
 
 
 def make_table(seed: int = 0, n: int = 3000) -> EncodedTable:
@@ -79,9 +80,7 @@ def test_registry():
     assert {"independent", "mst", "aim"} <= set(REGISTRY)
     with pytest.raises(ValueError, match="already registered"):
         register("mst", dict)
-    with pytest.raises(
-        InputError, match="unknown generator 'nope'; choose one of: aim, independent, mst"
-    ):
+    with pytest.raises(InputError, match="unknown generator 'nope'; choose one of: aim, "):
         get_generator("nope")
     with pytest.raises(InputError, match="bad parameters"):
         get_generator("mst", bogus=1)

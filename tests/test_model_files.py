@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
+from conftest import fast_params
+from safetensors.numpy import load_file
 
 from privsynth.generators import REGISTRY
 from privsynth.synthesizer import Synthesizer, fit_table
@@ -23,6 +23,7 @@ def saved(request, tmp_path_factory, adult_small, adult_schema):
         epsilon=50.0,
         delta=1e-9,
         rng=np.random.default_rng(0),
+        params=fast_params(request.param),
     )
     path = tmp_path_factory.mktemp(request.param) / "model"
     synth.save(path)
@@ -31,12 +32,17 @@ def saved(request, tmp_path_factory, adult_small, adult_schema):
 
 def _contents(path) -> tuple[str, list[np.ndarray]]:
     manifest = (path / "manifest.json").read_text()
-    blob = (path / "arrays.npz").read_bytes()
-    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        names = zf.namelist()
-        assert all(n.endswith(".npy") for n in names)
-    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-        arrays = [npz[k] for k in npz.files]
+    blob = (path / "arrays.safetensors").read_bytes()
+    # safetensors layout: 8-byte little-endian header length, JSON header, raw buffers.
+    header_len = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + header_len])
+    assert all(
+        v["dtype"] in {"F32", "F64", "I64", "I32", "U8", "BOOL", "I8", "I16", "U16", "F16"}
+        for k, v in header.items()
+        if k != "__metadata__"
+    )
+    assert b"\x80\x04" not in blob[:2]  # not a pickle stream
+    arrays = list(load_file(str(path / "arrays.safetensors")).values())
     return manifest, arrays
 
 

@@ -24,7 +24,7 @@ def test_round_trip(tmp_path):
     assert set(loaded) == set(arrays)
     for k in arrays:
         assert np.array_equal(arrays[k], loaded[k])
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.npz", "manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.safetensors", "manifest.json"]
 
 
 def test_refuses_to_overwrite_and_object_arrays(tmp_path):
@@ -52,7 +52,7 @@ def test_refuses_to_overwrite_and_object_arrays(tmp_path):
 def test_damaged_folders_are_refused(tmp_path, damage):
     path = tmp_path / "m"
     _save(path)
-    arrays, manifest = path / "arrays.npz", path / "manifest.json"
+    arrays, manifest = path / "arrays.safetensors", path / "manifest.json"
     if damage == "truncate":
         arrays.write_bytes(arrays.read_bytes()[:50])
     elif damage == "flip":

@@ -20,7 +20,7 @@ from privsynth.errors import InputError, ModelFileError
 from privsynth.marginals.counting import InMemoryBackend
 from privsynth.models.store import load_model_folder, save_model_folder
 from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
-from privsynth.schema.columns import Schema
+from privsynth.schema.columns import CategoricalColumn, Schema
 from privsynth.schema.io import schema_from_dict, schema_to_dict
 from privsynth.tables import check_columns
 from privsynth.transforms.discretize import Discretizer, EncodeReport
@@ -100,6 +100,11 @@ class Synthesizer:
         return cls(schema, gen["name"], gen.get("config", {}), ledger, model)
 
 
+def numeric_attributes(schema: Schema) -> tuple[str, ...]:
+    """Columns whose codes are ordered bins of a number (public, from the schema)."""
+    return tuple(c.name for c in schema.columns if not isinstance(c, CategoricalColumn))
+
+
 def fit_table(
     df: pd.DataFrame,
     schema: Schema,
@@ -133,6 +138,13 @@ def fit_table(
             f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} rows "
             "(a delta that large allows publishing a row outright)"
         )
-    ledger = Ledger(epsilon, delta, store=store, dataset=dataset)
-    model = gen.fit(InMemoryBackend(table), ledger, rng=rng, progress=progress)
+    ledger = Ledger(
+        epsilon,
+        delta,
+        store=store,
+        dataset=dataset,
+        composition=getattr(gen, "composition", "zcdp"),
+    )
+    backend = InMemoryBackend(table, label=schema.label, numeric=numeric_attributes(schema))
+    model = gen.fit(backend, ledger, rng=rng, progress=progress)
     return Synthesizer(schema, generator, gen.config(), ledger, model), report

@@ -68,11 +68,28 @@ def contingency(codes: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray
 
 
 class InMemoryBackend:
-    """Counts an :class:`EncodedTable` held in memory with numpy."""
+    """Counts an :class:`EncodedTable` held in memory with numpy.
 
-    def __init__(self, table: EncodedTable) -> None:
+    ``label`` and ``numeric`` are public metadata from the schema (the label column, and the
+    attributes whose codes are ordered bins of a number) that neural generators encode by.
+    :meth:`rows` hands the codes themselves to :mod:`privsynth.measure` (DP-SGD), nobody else.
+    """
+
+    def __init__(
+        self,
+        table: EncodedTable,
+        *,
+        label: str | None = None,
+        numeric: Sequence[str] = (),
+    ) -> None:
         self.domain = table.domain
+        self.label = label
+        self.numeric = tuple(numeric)
         self._table = table
+
+    def rows(self) -> EncodedTable:
+        """The private codes (for DP-SGD in :mod:`privsynth.measure` only)."""
+        return self._table
 
     def count(self, attrs: Sequence[str]) -> np.ndarray:
         """Exact contingency table over ``attrs``."""

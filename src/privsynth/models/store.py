@@ -1,5 +1,6 @@
 """Model folders: ``manifest.json`` (schema, generator config, ledger, versions, checksums)
-plus ``arrays.npz`` (numpy arrays, loaded with ``allow_pickle=False``).
+plus ``arrays.safetensors`` (every numeric array and network weight; safetensors is a flat
+header plus raw buffers, so loading cannot execute code the way a pickle can).
 
 Writing goes to a temporary sibling folder that is renamed into place, so a failure leaves no
 partial model. Loading verifies the format, every checksum and every array named by the
@@ -9,12 +10,10 @@ manifest, so a corrupted or truncated folder is refused with one line naming the
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import tempfile
-import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,15 @@ import numpy as np
 from privsynth.errors import ModelFileError
 
 FORMAT = "privsynth-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-ARRAYS = "arrays.npz"
+ARRAYS = "arrays.safetensors"
 
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a model depends on (recorded for reproducibility)."""
     out = {}
-    for name in ("privsynth", "numpy", "pandas", "scipy", "scikit-learn"):
+    for name in ("privsynth", "numpy", "pandas", "scipy", "scikit-learn", "safetensors", "torch"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -55,14 +54,14 @@ def save_model_folder(
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ModelFileError(f"{path}: output exists and is not an empty folder; choose a new path")
+    from safetensors.numpy import save
+
     for name, arr in arrays.items():
-        if np.asarray(arr).dtype == object:
+        if np.asarray(arr).dtype.kind not in "biuf":
             raise ModelFileError(
-                f"array {name!r} has dtype object; refusing to write a pickled array"
+                f"array {name!r} has dtype {np.asarray(arr).dtype}; model files hold numbers only"
             )
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    blob = buf.getvalue()
+    blob = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -119,10 +118,11 @@ def load_model_folder(path: str | Path) -> tuple[dict[str, Any], dict[str, np.nd
     blob = apath.read_bytes()
     if _sha256(blob) != info["sha256"]:
         raise ModelFileError(f"{apath}: checksum mismatch (corrupted or truncated model file)")
+    from safetensors.numpy import load
+
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        arrays = load(blob)
+    except Exception as exc:  # safetensors raises its own SafetensorError
         raise ModelFileError(f"{apath}: unreadable arrays ({exc})") from None
     missing = set(info["names"]) - set(arrays)
     if missing:

@@ -1,11 +1,16 @@
 """Privacy costs as inert data.
 
-Each event knows its cost in zero-concentrated DP (rho). Gaussian noise is natively zCDP;
-pure-DP mechanisms convert for composition: an epsilon-DP mechanism is (epsilon^2 / 2)-zCDP
-(Bun & Steinke 2016, Prop. 1.4), and the exponential mechanism, being epsilon-bounded-range,
-is (epsilon^2 / 8)-zCDP (Cesar & Rogers 2021). ``count`` repeats the event; ``rho`` is always
-``count * unit_rho`` so the composition identity ``Event(count=k).rho == k * Event().rho``
-holds exactly in floating point (tested for every type).
+Each event knows its cost in zero-concentrated DP (rho) when it has one. Gaussian noise is
+natively zCDP; pure-DP mechanisms convert for composition: an epsilon-DP mechanism is
+(epsilon^2 / 2)-zCDP (Bun & Steinke 2016, Prop. 1.4), and the exponential mechanism, being
+epsilon-bounded-range, is (epsilon^2 / 8)-zCDP (Cesar & Rogers 2021). A DP-SGD step on a
+Poisson-subsampled batch is not usefully zCDP (subsampling amplification lives in Renyi DP at
+moderate orders only), so :class:`SubsampledGaussianEvent` has ``rho = None`` and is composed
+by the Renyi-DP accountant in :mod:`privsynth.privacy.rdp`.
+
+``count`` repeats the event; ``rho`` is always ``count * unit_rho`` so the composition
+identity ``Event(count=k).rho == k * Event().rho`` holds exactly in floating point (tested for
+every type).
 """
 
 from __future__ import annotations
@@ -131,13 +136,106 @@ class ExponentialEvent:
         return self.count * self.epsilon
 
 
-PrivacyEvent = GaussianEvent | LaplaceEvent | ExponentialEvent
+def _rate(value: float) -> float:
+    out = _positive("sample_rate", value)
+    if out > 1.0:
+        raise ValueError(f"sample_rate must lie in (0, 1], got {value!r}")
+    return out
 
-_KINDS: dict[str, type[GaussianEvent] | type[LaplaceEvent] | type[ExponentialEvent]] = {
-    "gaussian": GaussianEvent,
-    "laplace": LaplaceEvent,
-    "exponential": ExponentialEvent,
-}
+
+@dataclass(frozen=True)
+class SubsampledGaussianEvent:
+    """``count`` DP-SGD steps: Poisson sampling at ``sample_rate``, clipped per-example
+    gradients summed, Gaussian noise of ``noise_multiplier`` times the clipping norm.
+
+    Under add/remove-one neighbours the clipped sum has L2 sensitivity equal to the clipping
+    norm, so only the ratio ``noise_multiplier`` matters. No zCDP cost (``rho is None``).
+    """
+
+    sample_rate: float
+    noise_multiplier: float
+    count: int = 1
+    kind: ClassVar[str] = "subsampled_gaussian"
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            sample_rate=_rate(self.sample_rate),
+            noise_multiplier=_positive("noise_multiplier", self.noise_multiplier),
+            count=_count(self.count),
+        )
+
+    @property
+    def rho(self) -> None:
+        """Not expressed in zCDP; see :mod:`privsynth.privacy.rdp`."""
+        return None
+
+    @property
+    def pure_epsilon(self) -> float | None:
+        """Gaussian noise has no pure-DP guarantee."""
+        return None
+
+
+@dataclass(frozen=True)
+class SubsampledLaplaceEvent:
+    """``count`` steps of a pure ``epsilon``-DP mechanism run on a Poisson subsample.
+
+    Used by the Laplace DP-SGD variant (L1-clipped per-example gradients, Laplace noise of
+    scale clip / epsilon). Poisson sampling at rate q amplifies epsilon-DP to
+    ``log(1 + q (e^epsilon - 1))``-DP (Balle, Barthe & Gaboardi 2018, add/remove neighbours),
+    which then converts to zCDP like any pure-DP mechanism.
+    """
+
+    sample_rate: float
+    epsilon: float
+    count: int = 1
+    kind: ClassVar[str] = "subsampled_laplace"
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            sample_rate=_rate(self.sample_rate),
+            epsilon=_positive("epsilon", self.epsilon),
+            count=_count(self.count),
+        )
+
+    @property
+    def amplified_epsilon(self) -> float:
+        """Pure-DP epsilon of one subsampled step."""
+        return math.log1p(self.sample_rate * math.expm1(self.epsilon))
+
+    @property
+    def unit_rho(self) -> float:
+        """zCDP cost of one step: amplified_epsilon^2 / 2."""
+        return self.amplified_epsilon**2 / 2.0
+
+    @property
+    def rho(self) -> float:
+        """zCDP cost of all ``count`` steps."""
+        return self.count * self.unit_rho
+
+    @property
+    def pure_epsilon(self) -> float | None:
+        """Basic composition of the amplified pure guarantees."""
+        return self.count * self.amplified_epsilon
+
+
+PrivacyEvent = (
+    GaussianEvent
+    | LaplaceEvent
+    | ExponentialEvent
+    | SubsampledGaussianEvent
+    | SubsampledLaplaceEvent
+)
+EVENT_TYPES = (
+    GaussianEvent,
+    LaplaceEvent,
+    ExponentialEvent,
+    SubsampledGaussianEvent,
+    SubsampledLaplaceEvent,
+)
+
+_KINDS: dict[str, type] = {cls.kind: cls for cls in EVENT_TYPES}
 
 
 def event_to_dict(event: PrivacyEvent) -> dict[str, Any]:

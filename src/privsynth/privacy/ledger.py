@@ -11,6 +11,13 @@ thresholded histogram whose threshold a rare value passes with probability d) fi
 (rho, d)-approximate zCDP implies (epsilon, delta' + d)-DP whenever rho-zCDP implies
 (epsilon, delta')-DP (Bun & Steinke 2016), so the zCDP budget becomes
 ``epsilon_to_zcdp(epsilon, delta - reserved)``.
+
+Two compositions: ``"zcdp"`` (marginal generators; every event has a zCDP cost and the
+budget is a rho) and ``"rdp"`` (DP-SGD generators; Poisson-subsampled Gaussian steps are
+composed with everything else as Renyi-DP curves, :mod:`privsynth.privacy.rdp`, and the budget
+is checked as epsilon at the budget's delta). A zCDP ledger refuses events without a zCDP cost.
+With a lifetime store, a zCDP fit is charged its rho (fits compose in zCDP); an RDP fit is
+charged its whole (epsilon, delta) by basic composition, which is valid for any DP mechanism.
 """
 
 from __future__ import annotations
@@ -19,16 +26,17 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from privsynth.errors import BudgetExceeded, InputError
+from privsynth.errors import BudgetExceeded, InputError, PrivacyError
 from privsynth.privacy.accountant import epsilon_to_zcdp, zcdp_to_epsilon
 from privsynth.privacy.events import (
-    ExponentialEvent,
-    GaussianEvent,
-    LaplaceEvent,
+    EVENT_TYPES,
     PrivacyEvent,
     event_from_dict,
     event_to_dict,
 )
+from privsynth.privacy.rdp import rdp_epsilon
+
+COMPOSITIONS = ("zcdp", "rdp")
 
 # Relative slack for floating-point round-off when a generator spends exactly its budget.
 _SLACK = 1e-9
@@ -37,9 +45,11 @@ _SLACK = 1e-9
 class BudgetStore(Protocol):
     """A persistent lifetime budget (see :mod:`privsynth.privacy.store`)."""
 
-    def charge(self, dataset: str, rho: float, label: str, *, delta: float = 0.0) -> None:
-        """Record ``rho`` (and a reserved ``delta``) against ``dataset`` atomically, or raise
-        BudgetExceeded."""
+    def charge(
+        self, dataset: str, rho: float, label: str, *, delta: float = 0.0, epsilon: float = 0.0
+    ) -> None:
+        """Record ``rho`` (and a reserved ``delta``, and an ``epsilon`` composed basically)
+        against ``dataset`` atomically, or raise BudgetExceeded."""
         ...
 
 
@@ -51,8 +61,8 @@ class LedgerEntry:
     event: PrivacyEvent
 
     @property
-    def rho(self) -> float:
-        """zCDP cost of this entry."""
+    def rho(self) -> float | None:
+        """zCDP cost of this entry (None for a subsampled DP-SGD step)."""
         return self.event.rho
 
 
@@ -67,7 +77,8 @@ def validate_budget(epsilon: float, delta: float) -> None:
 class Ledger:
     """Budget and record of every privacy cost paid in one fit.
 
-    Costs compose in zCDP; :meth:`epsilon` reports the tight (epsilon, delta) conversion.
+    Costs compose in zCDP (or Renyi DP, ``composition="rdp"``); :meth:`epsilon` reports the
+    tight (epsilon, delta) conversion.
     """
 
     def __init__(
@@ -79,8 +90,12 @@ class Ledger:
         dataset: str | None = None,
         reserve_delta: float = 0.0,
         label: str = "fit",
+        composition: str = "zcdp",
     ) -> None:
         validate_budget(epsilon, delta)
+        if composition not in COMPOSITIONS:
+            raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
+        self.composition = composition
         if store is not None and not dataset:
             raise InputError("a persistent budget store needs a dataset name")
         if not (0.0 <= reserve_delta < delta):
@@ -98,12 +113,11 @@ class Ledger:
             # The whole budget of this fit is charged to the lifetime store before anything is
             # read: a fit that stopped half-way would otherwise have spent without recording it,
             # or have recorded a part while its next charge was refused.
-            store.charge(
-                dataset,
-                self.rho_budget,
-                f"{label}: epsilon={self.epsilon_budget:g}, delta={self.delta:g}",
-                delta=float(reserve_delta),
-            )
+            what = f"{label}: epsilon={self.epsilon_budget:g}, delta={self.delta:g}"
+            if composition == "zcdp":
+                store.charge(dataset, self.rho_budget, what, delta=float(reserve_delta))
+            else:
+                store.charge(dataset, 0.0, what, delta=self.delta, epsilon=self.epsilon_budget)
 
     @property
     def delta_reserved(self) -> float:
@@ -122,8 +136,13 @@ class Ledger:
 
     @property
     def rho_spent(self) -> float:
-        """Total zCDP cost recorded."""
-        return math.fsum(e.rho for e in self._entries)
+        """Total zCDP cost of the entries that have one."""
+        return math.fsum(e.rho for e in self._entries if e.rho is not None)
+
+    @property
+    def events(self) -> tuple[PrivacyEvent, ...]:
+        """The recorded events, in order."""
+        return tuple(e.event for e in self._entries)
 
     def remaining_rho(self) -> float:
         """Budget left, in zCDP."""
@@ -131,7 +150,15 @@ class Ledger:
 
     def can_spend(self, event: PrivacyEvent) -> bool:
         """Whether ``event`` fits in this fit's budget (the lifetime store is not asked)."""
-        return self.rho_spent + event.rho <= self.rho_budget * (1.0 + _SLACK)
+        if self.composition == "zcdp":
+            if event.rho is None:
+                return False
+            return self.rho_spent + event.rho <= self.rho_budget * (1.0 + _SLACK)
+        return self.epsilon_with(event) <= self.epsilon_budget * (1.0 + _SLACK)
+
+    def epsilon_with(self, *events: PrivacyEvent) -> float:
+        """Epsilon at the budget's delta if ``events`` were spent too (nothing is recorded)."""
+        return self._epsilon([*self.events, *events], self.delta)
 
     @property
     def dataset(self) -> str | None:
@@ -144,14 +171,24 @@ class Ledger:
         Only the fit's own budget is checked: a persistent store, if any, was charged the whole
         fit budget when this ledger was created. Call this before drawing noise.
         """
-        if not isinstance(event, GaussianEvent | LaplaceEvent | ExponentialEvent):
+        if not isinstance(event, EVENT_TYPES):
             raise TypeError(f"not a privacy event: {event!r}")
         if not isinstance(label, str) or not label:
             raise ValueError(f"a spend needs a non-empty label, got {label!r}")
+        if self.composition == "zcdp" and event.rho is None:
+            raise PrivacyError(
+                f"{label}: a {event.kind} event has no zCDP cost; it needs a ledger with "
+                "composition='rdp'"
+            )
         if not self.can_spend(event):
+            if self.composition == "zcdp":
+                raise BudgetExceeded(
+                    f"{label}: spending rho={event.rho:.6g} would exceed the budget "
+                    f"(spent {self.rho_spent:.6g} of {self.rho_budget:.6g})"
+                )
             raise BudgetExceeded(
-                f"{label}: spending rho={event.rho:.6g} would exceed the budget "
-                f"(spent {self.rho_spent:.6g} of {self.rho_budget:.6g})"
+                f"{label}: spending it would bring epsilon to {self.epsilon_with(event):.6g}, "
+                f"over the budget {self.epsilon_budget:g} at delta {self.delta:g}"
             )
         self._entries.append(LedgerEntry(label, event))
 
@@ -162,7 +199,8 @@ class Ledger:
         ``rho_budget`` shrinks to ``epsilon_to_zcdp(epsilon, delta_budget - reserved)``; a
         reservation that would leave no delta, or less rho than already spent, is refused.
         With a store attached, the reservation is charged there too (rho 0, this delta); the
-        store then keeps the larger rho charged at creation, which errs on the safe side.
+        store then keeps the larger rho charged at creation, which errs on the safe side. An
+        RDP ledger charged the store its whole delta at creation and charges nothing more.
         """
         if isinstance(delta, bool) or not (
             isinstance(delta, int | float) and math.isfinite(delta) and delta > 0
@@ -177,12 +215,19 @@ class Ledger:
                 f"budget (delta {self.delta:g}, already reserved {self.delta_reserved:g})"
             )
         rho_budget = epsilon_to_zcdp(self.epsilon_budget, self.delta - reserved)
-        if self.rho_spent > rho_budget * (1.0 + _SLACK):
+        if self.composition == "rdp":
+            spent_eps = self._epsilon(list(self.events), self.delta, reserved)
+            if spent_eps > self.epsilon_budget * (1.0 + _SLACK):
+                raise BudgetExceeded(
+                    f"{label}: reserving delta={delta:g} would raise the epsilon already spent "
+                    f"to {spent_eps:.6g}, over the budget {self.epsilon_budget:g}"
+                )
+        elif self.rho_spent > rho_budget * (1.0 + _SLACK):
             raise BudgetExceeded(
                 f"{label}: reserving delta={delta:g} would shrink the budget to rho="
                 f"{rho_budget:.6g}, below the {self.rho_spent:.6g} already spent"
             )
-        if self._store is not None:
+        if self._store is not None and self.composition == "zcdp":
             assert self._dataset is not None
             self._store.charge(self._dataset, 0.0, label, delta=float(delta))
         self._reservations.append((label, float(delta)))
@@ -193,17 +238,31 @@ class Ledger:
 
         Reserved delta counts towards ``delta``; a ``delta`` not above it raises ValueError.
         """
-        total = self.delta if delta is None else float(delta)
-        reserved = self.delta_reserved
+        return self._epsilon(list(self.events), self.delta if delta is None else float(delta), None)
+
+    def _epsilon(
+        self, events: list[PrivacyEvent], total: float, reserved: float | None = None
+    ) -> float:
+        reserved = self.delta_reserved if reserved is None else reserved
         if total <= reserved:
             raise ValueError(f"delta={total:g} is not above the reserved delta {reserved:g}")
-        return zcdp_to_epsilon(self.rho_spent, total - reserved)
+        zcdp = [e.rho for e in events if e.rho is not None]
+        zcdp_eps = (
+            zcdp_to_epsilon(math.fsum(zcdp), total - reserved)
+            if len(zcdp) == len(events)
+            else math.inf
+        )
+        if self.composition == "zcdp" or not events:
+            return zcdp_eps
+        # Both conversions are valid bounds on the same composition; report the tighter.
+        return min(zcdp_eps, rdp_epsilon(events, total - reserved))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record: budget, every entry, and the totals."""
         return {
             "epsilon_budget": self.epsilon_budget,
             "delta": self.delta,
+            "composition": self.composition,
             "rho_budget": self.rho_budget,
             "rho_spent": self.rho_spent,
             "epsilon_spent": self.epsilon(),
@@ -218,7 +277,9 @@ class Ledger:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ledger:
         """Rebuild a ledger (without a store) from :meth:`to_dict` output."""
-        ledger = cls(data["epsilon_budget"], data["delta"])
+        ledger = cls(
+            data["epsilon_budget"], data["delta"], composition=data.get("composition", "zcdp")
+        )
         for item in data.get("reservations", []):
             ledger.reserve_delta(item["delta"], label=item["label"])
         for item in data["entries"]:

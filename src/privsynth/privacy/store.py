@@ -3,6 +3,9 @@
 A dataset's lifetime budget is an (epsilon, delta) pair stored with its zCDP equivalent
 ``rho_budget``; every charge is a row (a rho, plus any delta reserved for an approximate-zCDP
 step, which shrinks the zCDP budget as in :class:`~privsynth.privacy.ledger.Ledger`).
+A fit that is (epsilon, delta)-DP without a zCDP bound (DP-SGD) is charged by basic
+composition: its ``epsilon`` and ``delta`` are added to the lifetime totals, so the zCDP charges
+may use ``epsilon_to_zcdp(epsilon_budget - sum(epsilon), delta_budget - sum(delta))``.
 
 A charge runs ``BEGIN IMMEDIATE``, sums what has been spent, and inserts the new row only if
 it still fits, all in one transaction: SQLite's write lock serialises concurrent writers
@@ -31,7 +34,7 @@ from privsynth.privacy.ledger import validate_budget
 # budget is not refused by the store because of summation order.
 _SLACK = 1e-9
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budgets (
@@ -47,7 +50,8 @@ CREATE TABLE IF NOT EXISTS charges (
     timestamp TEXT NOT NULL,
     label     TEXT NOT NULL,
     rho       REAL NOT NULL CHECK (rho >= 0),
-    delta     REAL NOT NULL DEFAULT 0 CHECK (delta >= 0 AND delta < 1)
+    delta     REAL NOT NULL DEFAULT 0 CHECK (delta >= 0 AND delta < 1),
+    epsilon   REAL NOT NULL DEFAULT 0 CHECK (epsilon >= 0)
 );
 CREATE INDEX IF NOT EXISTS charges_by_dataset ON charges (dataset, id);
 """
@@ -133,6 +137,12 @@ class SqliteBudgetStore:
         if version == _SCHEMA_VERSION:
             return
         with self._write(conn):
+            if version == 1:
+                # Version 1 had no basic-composition epsilon; its charges were all zCDP.
+                conn.execute(
+                    "ALTER TABLE charges ADD COLUMN epsilon REAL NOT NULL DEFAULT 0 "
+                    "CHECK (epsilon >= 0)"
+                )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -147,23 +157,27 @@ class SqliteBudgetStore:
         ).fetchone()
 
     @staticmethod
-    def _spent(conn: sqlite3.Connection, dataset: str) -> tuple[float, float, int]:
+    def _spent(conn: sqlite3.Connection, dataset: str) -> tuple[float, float, float, int]:
         # fsum over the rows, not SQL SUM: the totals must not depend on summation order.
-        rows = conn.execute("SELECT rho, delta FROM charges WHERE dataset = ?", (dataset,))
-        rhos, deltas = [], []
-        for rho, delta in rows:
+        rows = conn.execute("SELECT rho, delta, epsilon FROM charges WHERE dataset = ?", (dataset,))
+        rhos, deltas, epsilons = [], [], []
+        for rho, delta, eps in rows:
             rhos.append(rho)
             deltas.append(delta)
-        return math.fsum(rhos), math.fsum(deltas), len(rhos)
+            epsilons.append(eps)
+        return math.fsum(rhos), math.fsum(deltas), math.fsum(epsilons), len(rhos)
 
     @staticmethod
-    def _rho_limit(epsilon: float, delta: float, rho_budget: float, reserved: float) -> float:
-        """zCDP budget left for rho once ``reserved`` of delta is spent (0 if none is left)."""
-        if reserved <= 0:
+    def _rho_limit(
+        epsilon: float, delta: float, rho_budget: float, reserved: float, basic: float = 0.0
+    ) -> float:
+        """zCDP budget left for rho once ``reserved`` of delta and ``basic`` of epsilon are
+        spent by other charges (0 if nothing is left)."""
+        if reserved <= 0 and basic <= 0:
             return rho_budget
-        if reserved >= delta * (1.0 - _SLACK):
+        if reserved >= delta * (1.0 - _SLACK) or basic >= epsilon * (1.0 - _SLACK):
             return 0.0
-        return epsilon_to_zcdp(epsilon, delta - reserved)
+        return epsilon_to_zcdp(epsilon - basic, delta - reserved)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -177,9 +191,11 @@ class SqliteBudgetStore:
         validate_budget(epsilon, delta)
         rho_budget = epsilon_to_zcdp(epsilon, delta)
         with self._connect() as conn, self._write(conn):
-            spent, reserved, _ = self._spent(conn, dataset)
-            limit = self._rho_limit(epsilon, delta, rho_budget, reserved)
-            if reserved >= delta or spent > limit * (1.0 + _SLACK):
+            spent, reserved, basic, _ = self._spent(conn, dataset)
+            limit = self._rho_limit(epsilon, delta, rho_budget, reserved, basic)
+            over = basic > epsilon * (1.0 + _SLACK) or (basic >= epsilon and spent > 0)
+            over_delta = reserved > delta * (1.0 + _SLACK) or (reserved >= delta and spent > 0)
+            if over_delta or over or spent > limit * (1.0 + _SLACK):
                 raise BudgetExceeded(
                     f"{self.path}: dataset {dataset!r} has already spent rho={spent:.6g} "
                     f"and reserved delta={reserved:g}, more than the new budget "
@@ -194,8 +210,12 @@ class SqliteBudgetStore:
                 (dataset, float(epsilon), float(delta), rho_budget, _now()),
             )
 
-    def charge(self, dataset: str, rho: float, label: str, *, delta: float = 0.0) -> None:
+    def charge(
+        self, dataset: str, rho: float, label: str, *, delta: float = 0.0, epsilon: float = 0.0
+    ) -> None:
         """Durably record a spend of ``rho`` (zCDP) against ``dataset``.
+
+        ``epsilon`` (with ``delta``) records an (epsilon, delta)-DP fit composed basically.
 
         ``delta`` reserves part of the lifetime delta for an approximate-zCDP step (see
         :meth:`privsynth.privacy.ledger.Ledger.reserve_delta`); reserved delta shrinks the
@@ -207,6 +227,7 @@ class SqliteBudgetStore:
         _check_name(dataset)
         rho = _non_negative("rho", rho)
         delta = _non_negative("delta", delta)
+        epsilon = _non_negative("epsilon", epsilon)
         if not isinstance(label, str):
             raise ValueError(f"label must be a string, got {label!r}")
         with self._connect() as conn, self._write(conn):
@@ -217,21 +238,36 @@ class SqliteBudgetStore:
                     + _how_to_set(self.path, dataset)
                 )
             epsilon_budget, delta_budget, rho_budget = row
-            spent, reserved, _ = self._spent(conn, dataset)
-            limit = self._rho_limit(epsilon_budget, delta_budget, rho_budget, reserved + delta)
-            if reserved + delta >= delta_budget or spent + rho > limit * (1.0 + _SLACK):
-                what = f"rho={rho:.6g}" + (f" and delta={delta:g}" if delta else "")
+            spent, reserved, basic, _ = self._spent(conn, dataset)
+            limit = self._rho_limit(
+                epsilon_budget, delta_budget, rho_budget, reserved + delta, basic + epsilon
+            )
+            over_eps = basic + epsilon > epsilon_budget * (1.0 + _SLACK) or (
+                basic + epsilon >= epsilon_budget * (1.0 - _SLACK) and spent + rho > 0
+            )
+            if (
+                reserved + delta >= delta_budget * (1.0 + _SLACK)
+                or (reserved + delta >= delta_budget and spent + rho > 0)
+                or over_eps
+                or spent + rho > limit * (1.0 + _SLACK)
+            ):
+                what = (
+                    f"rho={rho:.6g}"
+                    + (f" and delta={delta:g}" if delta else "")
+                    + (f" and epsilon={epsilon:g}" if epsilon else "")
+                )
                 raise BudgetExceeded(
                     f"{label}: spending {what} on dataset {dataset!r} would exceed its "
                     f"lifetime budget in {self.path} (spent rho={spent:.6g} of "
-                    f"{self._rho_limit(epsilon_budget, delta_budget, rho_budget, reserved):.6g}"
-                    f", reserved delta={reserved:g}; budget epsilon={epsilon_budget:g} at "
+                    f"{self._rho_limit(epsilon_budget, delta_budget, rho_budget, reserved, basic):.6g}"
+                    f", reserved delta={reserved:g}, epsilon by basic composition={basic:g}; "
+                    f"budget epsilon={epsilon_budget:g} at "
                     f"delta={delta_budget:g})"
                 )
             conn.execute(
-                "INSERT INTO charges (dataset, timestamp, label, rho, delta) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (dataset, _now(), label, rho, delta),
+                "INSERT INTO charges (dataset, timestamp, label, rho, delta, epsilon) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (dataset, _now(), label, rho, delta, epsilon),
             )
 
     def status(self, dataset: str) -> dict[str, Any]:
@@ -247,7 +283,7 @@ class SqliteBudgetStore:
             conn.execute("BEGIN")  # one consistent snapshot for both reads
             try:
                 row = self._budget_row(conn, dataset)
-                spent, reserved, n = self._spent(conn, dataset)
+                spent, reserved, basic, n = self._spent(conn, dataset)
             finally:
                 conn.execute("COMMIT")
         if row is None:
@@ -256,8 +292,11 @@ class SqliteBudgetStore:
                 + _how_to_set(self.path, dataset)
             )
         epsilon, delta, stored_rho_budget = row
-        rho_budget = self._rho_limit(epsilon, delta, stored_rho_budget, reserved)
-        epsilon_spent = zcdp_to_epsilon(spent, delta - reserved) if reserved < delta else math.inf
+        rho_budget = self._rho_limit(epsilon, delta, stored_rho_budget, reserved, basic)
+        if reserved < delta:
+            epsilon_spent = basic + (zcdp_to_epsilon(spent, delta - reserved) if spent else 0.0)
+        else:
+            epsilon_spent = basic if spent == 0 else math.inf
         return {
             "dataset": dataset,
             "epsilon_budget": epsilon,
@@ -265,6 +304,7 @@ class SqliteBudgetStore:
             "rho_budget": rho_budget,
             "rho_spent": spent,
             "delta_reserved": reserved,
+            "epsilon_basic": basic,
             "epsilon_spent": epsilon_spent,
             "remaining": max(0.0, rho_budget - spent),
             "charges": n,
@@ -272,13 +312,18 @@ class SqliteBudgetStore:
 
     def history(self, dataset: str) -> list[dict[str, Any]]:
         """Every charge against ``dataset``, oldest first: ``timestamp`` (UTC ISO 8601),
-        ``label``, ``rho`` and ``delta`` (reserved delta, usually 0)."""
+        ``label``, ``rho``, ``delta`` (reserved delta, usually 0) and ``epsilon`` (basic
+        composition, for DP-SGD fits)."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT timestamp, label, rho, delta FROM charges WHERE dataset = ? ORDER BY id",
+                "SELECT timestamp, label, rho, delta, epsilon FROM charges WHERE dataset = ? "
+                "ORDER BY id",
                 (dataset,),
             ).fetchall()
-        return [{"timestamp": t, "label": lab, "rho": r, "delta": d} for t, lab, r, d in rows]
+        return [
+            {"timestamp": t, "label": lab, "rho": r, "delta": d, "epsilon": e}
+            for t, lab, r, d, e in rows
+        ]
 
     def datasets(self) -> list[str]:
         """Names of every dataset with a lifetime budget, sorted."""

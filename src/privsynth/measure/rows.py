@@ -1,0 +1,72 @@
+"""Private rows as tensors for DP-SGD, and the noisy counts neural generators start from.
+
+Only :mod:`privsynth.measure` turns a backend's rows into tensors; the tensors go straight into
+:func:`privsynth.measure.dpsgd.open_dpsgd` (or a PATE teacher ensemble, or DP clustering),
+whose outputs are charged. Encodings are public (:mod:`privsynth.transforms.neural`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from privsynth.measure.marginals import measure_marginals
+from privsynth.privacy.ledger import Ledger
+from privsynth.transforms.neural import NeuralEncoding
+
+
+def table_tensors(backend, encoding: NeuralEncoding) -> tuple[torch.Tensor, ...]:  # noqa: ANN001
+    """``(features,)`` or ``(features, labels)`` of a table backend's private rows."""
+    table = backend.rows()
+    x = torch.from_numpy(encoding.encode(table.codes))
+    if encoding.label is None:
+        return (x,)
+    return x, torch.from_numpy(np.asarray(table.codes[encoding.label], dtype=np.int64))
+
+
+def image_tensors(backend) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """Private images scaled to [-1, 1] as ``(n, 1, H, W)`` float32, and their labels."""
+    images, labels = backend.rows()
+    x = torch.from_numpy(images).to(torch.float32).div_(127.5).sub_(1.0).unsqueeze(1)
+    return x, torch.from_numpy(np.asarray(labels, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class NoisyCounts:
+    """A noisy row count and, for conditional models, noisy class weights (both public)."""
+
+    total: float
+    weights: np.ndarray | None
+
+    @property
+    def rows(self) -> float:
+        """The count to scale batches by (at least 1)."""
+        return max(1.0, self.total)
+
+
+def noisy_counts(
+    backend,  # noqa: ANN001
+    ledger: Ledger,
+    rng: np.random.Generator,
+    *,
+    label: str | None,
+    rho: float,
+    what: str,
+) -> NoisyCounts:
+    """Measure the label histogram (or the row count) with zCDP cost ``rho``.
+
+    One histogram of L2 sensitivity 1 gives both the total (its sum) and the class weights,
+    so conditional generators pay once for both.
+    """
+    clique: tuple[str, ...] = (label,) if label is not None else ()
+    sigma = float(np.sqrt(1.0 / (2.0 * rho)))
+    (m,) = measure_marginals(backend, [clique], sigma, ledger, rng, label=f"{what}: noisy counts")
+    noisy = np.asarray(m.noisy, dtype=np.float64)
+    total = float(noisy.sum())
+    if label is None:
+        return NoisyCounts(total, None)
+    w = np.clip(noisy, 0, None)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+    return NoisyCounts(total, w)
