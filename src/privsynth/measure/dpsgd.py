@@ -248,7 +248,11 @@ def open_dpsgd(
     if ledger.composition != "rdp":
         raise PrivacyError("dp-sgd needs a ledger with composition='rdp'")
     if noise == "gaussian":
-        sigma = noise_multiplier or calibrate_gaussian(ledger, sample_rate, steps)
+        sigma = (
+            calibrate_gaussian(ledger, sample_rate, steps)
+            if noise_multiplier is None
+            else noise_multiplier
+        )
         event: SubsampledGaussianEvent | SubsampledLaplaceEvent = SubsampledGaussianEvent(
             sample_rate, sigma, steps
         )

@@ -70,3 +70,33 @@ def noisy_counts(
     w = np.clip(noisy, 0, None)
     w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
     return NoisyCounts(total, w)
+
+
+def noisy_one_way_logits(
+    backend,  # noqa: ANN001
+    ledger: Ledger,
+    rng: np.random.Generator,
+    encoding: NeuralEncoding,
+    *,
+    rho: float,
+    what: str,
+) -> np.ndarray:
+    """Log-frequencies of every one-hot attribute from noisy one-way marginals (zCDP ``rho``).
+
+    A generator whose output layer starts from these logits produces the right one-way
+    marginals before training, so its DP-SGD budget goes to the dependencies. Scalar blocks get
+    0 (the middle of their range). Every marginal has sensitivity 1; all are charged at once.
+    """
+    blocks = [b for b in encoding.blocks if b.kind != "scalar"]
+    out = np.zeros(encoding.width, dtype=np.float32)
+    if not blocks:
+        return out
+    sigma = float(np.sqrt(len(blocks) / (2.0 * rho)))
+    cliques = [(b.attr,) for b in blocks]
+    measured = measure_marginals(
+        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy one-way marginals"
+    )
+    for b, m in zip(blocks, measured, strict=True):
+        p = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0
+        out[b.start : b.stop] = np.log(p / p.sum())
+    return out

@@ -19,7 +19,13 @@ import torch
 
 from privsynth.generators.base import Progress, report
 from privsynth.marginals.images import ImageBackend
-from privsynth.measure.rows import NoisyCounts, image_tensors, noisy_counts, table_tensors
+from privsynth.measure.rows import (
+    NoisyCounts,
+    image_tensors,
+    noisy_counts,
+    noisy_one_way_logits,
+    table_tensors,
+)
 from privsynth.privacy.events import SubsampledGaussianEvent, SubsampledLaplaceEvent
 from privsynth.privacy.ledger import Ledger
 from privsynth.privacy.rdp import rdp_epsilon
@@ -40,6 +46,7 @@ class Prepared:
     n_classes: int  # 0 when not conditional
     encoding: NeuralEncoding | None
     image_shape: tuple[int, ...] | None
+    logits: np.ndarray | None = None  # noisy one-way log-frequencies (tables, if measured)
 
     @property
     def width(self) -> int:
@@ -56,10 +63,15 @@ def prepare(
     count_share: float,
     numeric: str,
     what: str,
+    marginal_share: float = 0.0,
 ) -> Prepared:
-    """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, then encode."""
-    if not 0 < count_share < 1:
-        raise ValueError(f"count_share must lie in (0, 1), got {count_share!r}")
+    """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, and for tables
+    ``marginal_share`` for noisy one-way marginals (0: none), then encode."""
+    if not 0 < count_share < 1 or not 0 <= marginal_share < 1 - count_share:
+        raise ValueError(
+            f"count_share must lie in (0, 1) and marginal_share in [0, 1 - count_share), got "
+            f"{count_share!r}, {marginal_share!r}"
+        )
     label = backend.label if conditional else None
     counts = noisy_counts(
         backend, ledger, rng, label=label, rho=count_share * ledger.rho_budget, what=what
@@ -73,10 +85,26 @@ def prepare(
         raise ValueError(f"numeric must be 'onehot' or 'scalar', got {numeric!r}")
     scalar = backend.numeric if numeric == "scalar" else ()
     encoding = NeuralEncoding(backend.domain, label=label, scalar=scalar)
+    logits = None
+    if marginal_share > 0:
+        logits = noisy_one_way_logits(
+            backend, ledger, rng, encoding, rho=marginal_share * ledger.rho_budget, what=what
+        )
     data = table_tensors(backend, encoding)
     if label is not None:
         data = (data[0], one_hot(data[1], encoding.n_classes))
-    return Prepared("table", counts, data, encoding.n_classes, encoding, None)
+    return Prepared("table", counts, data, encoding.n_classes, encoding, None, logits)
+
+
+def init_output_bias(module: torch.nn.Module, logits: np.ndarray | None) -> None:
+    """Start the last linear layer of a table decoder at the noisy one-way log-frequencies
+    (and its weights small), so untrained samples already match the one-way marginals."""
+    if logits is None:
+        return
+    last = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias.copy_(torch.as_tensor(logits, dtype=last.bias.dtype))
+        last.weight.mul_(0.1)
 
 
 def schedule(batch_size: int, epochs: float, rows: float) -> tuple[float, int]:

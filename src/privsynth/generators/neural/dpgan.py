@@ -10,10 +10,15 @@ digit (images), with class weights from a noisy histogram.
 ``dpgan-laplace`` is the same network with the Laplace-mechanism step: per-example gradients
 clipped in L1 and Laplace noise of scale clip / epsilon_step, each step pure-DP and amplified by
 Poisson subsampling (:class:`~privsynth.privacy.events.SubsampledLaplaceEvent`).
+
+For tables, ``marginal_share`` of the budget first buys noisy one-way marginals that start the
+generator's output layer at the right one-way frequencies (post-processing of charged
+measurements), so the discriminator's noisy signal is spent on dependencies.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +31,7 @@ from privsynth.generators.neural.common import (
     EpochReporter,
     fake_labels,
     gumbel,
+    init_output_bias,
     one_hot,
     prepare,
     schedule,
@@ -51,10 +57,12 @@ class DPGAN:
     latent_dim: int = 64
     hidden: tuple[int, ...] = (256, 256)
     channels: int = 32
+    gen_channels: int = 32
     lr_d: float = 2e-4
     lr_g: float = 2e-4
     max_grad_norm: float = 1.0
     count_share: float = 0.01
+    marginal_share: float = 0.1
     conditional: bool = True
     numeric: str = "onehot"
     tau: float = 0.5
@@ -74,7 +82,7 @@ class DPGAN:
         c = prep.n_classes
         if prep.kind == "image":
             g = spec(
-                "conv_generator", latent_dim=self.latent_dim, cond_dim=c, channels=2 * self.channels
+                "conv_generator", latent_dim=self.latent_dim, cond_dim=c, channels=self.gen_channels
             )
             d = spec("conv_critic", out_dim=1, cond_dim=c, channels=self.channels)
         else:
@@ -104,10 +112,12 @@ class DPGAN:
             count_share=self.count_share,
             numeric=self.numeric,
             what=self.name,
+            marginal_share=self.marginal_share,
         )
         g_spec, d_spec = self._nets(prep)
         with seeded(rng):
             gen_net, disc = build(g_spec), build(d_spec)
+        init_output_bias(gen_net, prep.logits)
         q, steps = schedule(self.batch_size, self.epochs, prep.counts.rows)
         expected = q * prep.counts.rows
         engine = open_dpsgd(
@@ -126,7 +136,8 @@ class DPGAN:
         opt_g = torch.optim.Adam(gen_net.parameters(), lr=self.lr_g, betas=(0.5, 0.999))
         g = torch_generator(rng)
         b = max(1, round(expected))
-        reporter = EpochReporter(progress, ledger, ledger.events[-1], round(1 / q), self.name)
+        per_epoch = math.ceil(steps / self.epochs)
+        reporter = EpochReporter(progress, ledger, ledger.events[-1], per_epoch, self.name)
         n_classes = prep.n_classes
 
         def real_loss(forward, x, *cond):  # noqa: ANN001, ANN202
