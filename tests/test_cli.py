@@ -348,3 +348,11 @@ def test_demo_writes_everything(tmp_path):
     assert summary["epsilon_spent"] <= 1.0 + 1e-9
     assert summary["evaluation"]["privacy"].startswith("not private")
     one_line_error(run("demo", "-o", out), "not empty")
+
+
+def test_table_fit_and_evaluate_still_need_a_schema(tmp_path, small_csv, ledger_file):
+    out = tmp_path / "model"
+    result = run("fit", small_csv, "-o", out, "--ledger", ledger_file, "--dataset", "adult")
+    one_line_error(result, "adult_small.csv", "--schema")
+    assert not out.exists() and spent(ledger_file) == 0.0
+    one_line_error(run("evaluate", small_csv, small_csv), "--schema")

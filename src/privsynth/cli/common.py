@@ -41,10 +41,24 @@ def make_rng(seed: int | None) -> np.random.Generator:
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
-    """A rich progress bar driven by ``(message, fraction)`` callbacks."""
+def progress_bar(
+    enabled: bool = True, *, echo: Callable[[str], bool] | None = None
+) -> Iterator[Callable[[str, float], None]]:
+    """A rich progress bar driven by ``(message, fraction)`` callbacks.
+
+    The bar shows the latest message as its description (live, on a terminal). Messages for
+    which ``echo`` returns True (e.g. one per training epoch) are also printed to stderr as a
+    line each, with or without a terminal, skipping a repeat of the previous line.
+    """
+    printed: list[str] = []
+
+    def line(message: str, target: Console) -> None:
+        if echo is not None and echo(message) and printed[-1:] != [message]:
+            printed.append(message)
+            target.print(message, highlight=False, markup=False, soft_wrap=True)
+
     if not enabled or not sys.stderr.isatty() and os.environ.get("PRIVSYNTH_PROGRESS") != "1":
-        yield lambda message, fraction: None
+        yield lambda message, fraction: line(message, console)
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -57,6 +71,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]
         task = bar.add_task("starting", total=1.0)
 
         def update(message: str, fraction: float) -> None:
+            line(message, bar.console)
             bar.update(task, description=message, completed=min(1.0, max(0.0, fraction)))
 
         yield update

@@ -55,14 +55,54 @@ def _store(ledger: Path | None):  # noqa: ANN202
     return SqliteBudgetStore(ledger)
 
 
+Classes = Annotated[
+    int | None,
+    typer.Option("--classes", help="Number of image classes (image data only; default 10)."),
+]
+
+
+def _image_classes(classes: int | None) -> int:
+    from privsynth.cli.images import DEFAULT_CLASSES
+
+    return DEFAULT_CLASSES if classes is None else classes
+
+
+def _tables_only(classes: int | None, data: Path) -> None:
+    """``--classes`` has no meaning for tables: refuse it rather than ignore it."""
+    if classes is not None:
+        from privsynth.errors import InputError
+
+        raise InputError(f"{data}: --classes applies to image data (.npz) only")
+
+
+def _check_new_folder(output: Path) -> None:
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        from privsynth.errors import InputError
+
+        raise InputError(f"{output}: output exists and is not an empty folder; choose a new path")
+
+
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="CSV file with the private table.")],
-    schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema (YAML or JSON).")],
+    data: Annotated[
+        Path, typer.Argument(help="CSV file with the private table, or a .npz of images.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to create.")],
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema", "-s", help="Public schema (YAML or JSON); required for a CSV table."
+        ),
+    ] = None,
     generator: Annotated[
-        str, typer.Option("--generator", "-g", help="independent, mst or aim.")
-    ] = "aim",
+        str | None,
+        typer.Option(
+            "--generator",
+            "-g",
+            help="independent, mst or aim (tables; default aim); dpgan, dpgan-laplace, "
+            "dpcvae, dpvae-mixture or pategan (tables or images; default dpgan for images).",
+        ),
+    ] = None,
     epsilon: Annotated[
         float, typer.Option("--epsilon", help="Privacy budget epsilon (> 0).")
     ] = 1.0,
@@ -75,21 +115,80 @@ def fit(
     delimiter: Delimiter = ",",
     ledger: LedgerPath = None,
     dataset: DatasetName = None,
+    classes: Classes = None,
 ) -> None:
-    """Fit a DP generator on DATA and write the model folder."""
+    """Fit a DP generator on DATA (a CSV table, or labelled images in a .npz) and write the
+    model folder."""
+    from privsynth.cli.images import fit_image_file, is_image_file
+    from privsynth.errors import InputError
+
+    if is_image_file(data):
+        with errors_as_exit():
+            if schema is not None:
+                raise InputError(f"{schema}: --schema applies to tables; {data} holds images")
+            n_classes = _image_classes(classes)
+            params = parse_params(param)
+            _check_new_folder(output)
+            store = _store(ledger)
+            fit_image_file(
+                data,
+                output,
+                generator=generator or "dpgan",
+                epsilon=epsilon,
+                delta=delta,
+                params=params,
+                seed=seed,
+                store=store,
+                dataset=(dataset or data.stem) if store else None,
+                n_classes=n_classes,
+            )
+        return
+    _fit_table(
+        data,
+        schema,
+        output,
+        generator=generator or "aim",
+        epsilon=epsilon,
+        delta=delta,
+        param=param,
+        seed=seed,
+        delimiter=delimiter,
+        ledger=ledger,
+        dataset=dataset,
+        classes=classes,
+    )
+
+
+def _fit_table(
+    data: Path,
+    schema: Path | None,
+    output: Path,
+    *,
+    generator: str,
+    epsilon: float,
+    delta: float,
+    param: list[str] | None,
+    seed: int | None,
+    delimiter: str,
+    ledger: Path | None,
+    dataset: str | None,
+    classes: int | None,
+) -> None:
+    """The table branch of ``fit`` (unchanged behaviour; the schema is required here)."""
+    from privsynth.errors import InputError
     from privsynth.schema import load_schema
     from privsynth.synthesizer import fit_table
     from privsynth.tables import read_table
 
     with errors_as_exit():
+        if schema is None:
+            raise InputError(
+                f"{data}: --schema is required for a table (image data is read from .npz files)"
+            )
+        _tables_only(classes, data)
         sch = load_schema(schema)
         params = parse_params(param)
-        if output.exists() and (not output.is_dir() or any(output.iterdir())):
-            from privsynth.errors import InputError
-
-            raise InputError(
-                f"{output}: output exists and is not an empty folder; choose a new path"
-            )
+        _check_new_folder(output)
         df = read_table(data, delimiter=delimiter)
         store = _store(ledger)
         name = dataset or sch.name or data.stem
@@ -122,22 +221,53 @@ def fit(
 @app.command()
 def sample(
     model: Annotated[Path, typer.Argument(help="Model folder written by `privsynth fit`.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="CSV file to write (tables), or .npz/.png for images (both are written).",
+        ),
+    ],
     n: Annotated[
         int | None,
-        typer.Option("-n", "--rows", help="Rows to sample (default: the model's noisy row count)."),
+        typer.Option(
+            "-n",
+            "--rows",
+            help="Rows or images to sample (default: the model's noisy count).",
+        ),
     ] = None,
     where: Annotated[
         list[str] | None,
-        typer.Option("--where", help="Condition column=value[,value] (repeatable)."),
+        typer.Option("--where", help="Condition column=value[,value] (repeatable; tables)."),
+    ] = None,
+    label: Annotated[
+        list[int] | None,
+        typer.Option("--label", help="Only these image classes (repeatable; images)."),
     ] = None,
     seed: Seed = None,
 ) -> None:
-    """Sample synthetic rows from a model folder (post-processing: costs no budget)."""
-    from privsynth.synthesizer import Synthesizer
+    """Sample synthetic rows or images from a model folder (post-processing: costs no budget)."""
+    from privsynth.errors import InputError
+    from privsynth.images.synthesizer import ImageSynthesizer, load_synthesizer
 
     with errors_as_exit():
-        synth = Synthesizer.load(model)
+        synth = load_synthesizer(model)
+        if isinstance(synth, ImageSynthesizer):
+            from privsynth.cli.images import sample_image_model
+
+            if where:
+                raise InputError(
+                    f"{model}: --where applies to table models; this is an image model "
+                    "(use --label)"
+                )
+            npz, png, count = sample_image_model(synth, output, n=n, labels=label, seed=seed)
+            out_console.print(f"wrote {count} images to {npz} and a grid to {png}")
+            return
+        if label:
+            raise InputError(
+                f"{model}: --label applies to image models; this is a table model (use --where)"
+            )
         df = synth.sample(n, rng=make_rng(seed), where=parse_where(where))
         missing = synth.schema.missing_values[0] if synth.schema.missing_values else ""
         write_atomic(output, lambda p: df.to_csv(p, index=False, na_rep=missing))
@@ -146,11 +276,18 @@ def sample(
 
 @app.command()
 def evaluate(
-    real: Annotated[Path, typer.Argument(help="The real (private) table.")],
-    synthetic: Annotated[Path, typer.Argument(help="The synthetic table.")],
-    schema: Annotated[Path, typer.Option("--schema", "-s", help="Public schema.")],
+    real: Annotated[Path, typer.Argument(help="The real (private) table, or real images .npz.")],
+    synthetic: Annotated[Path, typer.Argument(help="The synthetic table or images .npz.")],
+    schema: Annotated[
+        Path | None,
+        typer.Option("--schema", "-s", help="Public schema; required for tables."),
+    ] = None,
     test: Annotated[
-        Path | None, typer.Option("--test", help="Real holdout for testing classifiers.")
+        Path | None,
+        typer.Option(
+            "--test",
+            help="Real holdout for testing classifiers (images: default the x_test split of REAL).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the results as JSON.")
@@ -159,13 +296,37 @@ def evaluate(
         int, typer.Option("--seed", help="Seed of the fixed classifiers and splits.")
     ] = 0,
     delimiter: Delimiter = ",",
+    classes: Classes = None,
 ) -> None:
-    """Compare a synthetic table with the real one (results are NOT private)."""
+    """Compare synthetic data with the real data (results are NOT private)."""
+    from privsynth.cli.images import evaluate_image_files, is_image_file
+    from privsynth.errors import InputError
+
+    if is_image_file(real) or is_image_file(synthetic):
+        with errors_as_exit():
+            if schema is not None:
+                raise InputError(f"{schema}: --schema applies to tables; {real} holds images")
+            result = evaluate_image_files(
+                real,
+                synthetic,
+                test=test,
+                output=output,
+                seed=seed,
+                n_classes=_image_classes(classes),
+            )
+        out_console.print(result.to_rich())
+        return
+
     from privsynth.evaluate import evaluate as run_evaluation
     from privsynth.schema import load_schema
     from privsynth.tables import check_columns, read_table
 
     with errors_as_exit():
+        if schema is None:
+            raise InputError(
+                f"{real}: --schema is required for tables (image data is read from .npz files)"
+            )
+        _tables_only(classes, real)
         sch = load_schema(schema)
         real_df = check_columns(read_table(real, delimiter=delimiter), sch, real)
         synth_df = check_columns(read_table(synthetic, delimiter=delimiter), sch, synthetic)
