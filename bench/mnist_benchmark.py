@@ -32,13 +32,12 @@ N_SYNTH = 20_000
 
 # Fixed in advance for 2 CPU cores and under an hour of training per fit.
 RECIPES: dict[str, dict[str, Any]] = {
-    "dpgan": {"epochs": 3, "batch_size": 512, "channels": 32, "gen_channels": 32},
+    "dpgan": {"epochs": 3, "batch_size": 128, "channels": 32, "gen_channels": 32},
     "dpgan-laplace": {"epochs": 1, "batch_size": 512, "channels": 16, "gen_channels": 32},
-    "dpcvae": {"epochs": 3, "batch_size": 512},
-    "dpvae-mixture": {"epochs": 3, "batch_size": 512},
+    "dpcvae": {"epochs": 3, "batch_size": 256},
+    "dpvae-mixture": {"epochs": 3, "batch_size": 256},
     "pategan": {},
 }
-
 
 def child(args: argparse.Namespace) -> int:
     """Fit, sample, score one configuration; print one JSON line."""

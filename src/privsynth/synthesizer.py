@@ -84,6 +84,11 @@ class Synthesizer:
 
         manifest, arrays = load_model_folder(path)
         where = f"{Path(path) / 'manifest.json'}"
+        if manifest.get("data_kind", "table") != "table":
+            raise ModelFileError(
+                f"{where}: a model of {manifest['data_kind']}, not of a table "
+                "(use privsynth.images.synthesizer.load_synthesizer)"
+            )
         try:
             schema = schema_from_dict(manifest["schema"], where=where)
             ledger = Ledger.from_dict(manifest["ledger"])

@@ -208,9 +208,14 @@ def _fit_table(
             )
         synth.save(output)
     led = synth.ledger
+    how = (
+        f"rho {led.rho_spent:.6g} of {led.rho_budget:.6g}"
+        if led.composition == "zcdp"
+        else "Renyi-DP composition of every step"
+    )
     out_console.print(
         f"fitted {generator} on {data}: spent epsilon={led.epsilon():.6g} of {led.epsilon_budget:g} "
-        f"at delta={led.delta:g} (rho {led.rho_spent:.6g} of {led.rho_budget:.6g}); model in {output}"
+        f"at delta={led.delta:g} ({how}); model in {output}"
     )
     if report.changes:
         out_console.print("values changed to fit the schema (not private — for the data owner):")
@@ -472,7 +477,8 @@ def budget_show(
                 rows.extend((name, h) for h in store.history(name))
     out_console.print(table)
     for name, h in rows:
-        out_console.print(f"{name}  {h['timestamp']}  rho={h['rho']:.6g}  {h['label']}")
+        cost = f"epsilon={h['epsilon']:.6g} (basic)" if h.get("epsilon") else f"rho={h['rho']:.6g}"
+        out_console.print(f"{name}  {h['timestamp']}  {cost}  {h['label']}")
 
 
 @app.command()

@@ -66,7 +66,7 @@ def get_generator(name: str, **params: Any) -> Generator:
     cls = generator_class(name)
     try:
         return cls(**params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InputError(f"generator {name!r}: bad parameters {sorted(params)} ({exc})") from None
 
 

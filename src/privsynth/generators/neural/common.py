@@ -107,6 +107,26 @@ def init_output_bias(module: torch.nn.Module, logits: np.ndarray | None) -> None
         last.weight.mul_(0.1)
 
 
+def check_training(
+    *, epochs: float, batch_size: int, max_grad_norm: float, count_share: float, numeric: str
+) -> None:
+    """Raise ValueError on hyperparameters that cannot train (checked when a generator is
+    built, so a bad value is refused before any budget is spent)."""
+    problems = []
+    if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
+        problems.append(f"epochs must be > 0, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        problems.append(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not (isinstance(max_grad_norm, int | float) and max_grad_norm > 0):
+        problems.append(f"max_grad_norm must be > 0, got {max_grad_norm!r}")
+    if not (isinstance(count_share, int | float) and 0 < count_share < 1):
+        problems.append(f"count_share must lie in (0, 1), got {count_share!r}")
+    if numeric not in ("onehot", "scalar"):
+        problems.append(f"numeric must be 'onehot' or 'scalar', got {numeric!r}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def schedule(batch_size: int, epochs: float, rows: float) -> tuple[float, int]:
     """Poisson sample rate and number of steps for an expected ``batch_size`` over ``epochs``
     passes of a table of (noisy) ``rows``."""

@@ -33,6 +33,7 @@ from privsynth.generators.base import Progress
 from privsynth.generators.neural.common import (
     EpochReporter,
     Prepared,
+    check_training,
     gumbel,
     one_hot,
     prepare,
@@ -129,6 +130,13 @@ class DPCVAE:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.beta <= 0 or self.image_noise <= 0 or self.lr <= 0:
             raise ValueError("beta, image_noise and lr must be positive")
+        check_training(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_grad_norm=self.max_grad_norm,
+            count_share=self.count_share,
+            numeric=self.numeric,
+        )
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 from privsynth.generators.base import Progress
 from privsynth.generators.neural.common import (
     EpochReporter,
+    check_training,
     fake_labels,
     gumbel,
     init_output_bias,
@@ -71,6 +72,17 @@ class DPGAN:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        check_training(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_grad_norm=self.max_grad_norm,
+            count_share=self.count_share,
+            numeric=self.numeric,
+        )
+        if not 0 <= self.marginal_share < 1 - self.count_share:
+            raise ValueError(
+                f"marginal_share must lie in [0, 1 - count_share), got {self.marginal_share!r}"
+            )
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""
