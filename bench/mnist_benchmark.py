@@ -39,6 +39,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "pategan": {},
 }
 
+
 def child(args: argparse.Namespace) -> int:
     """Fit, sample, score one configuration; print one JSON line."""
     import numpy as np

@@ -24,7 +24,10 @@ def test_round_trip(tmp_path):
     assert set(loaded) == set(arrays)
     for k in arrays:
         assert np.array_equal(arrays[k], loaded[k])
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.safetensors", "manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "arrays.safetensors",
+        "manifest.json",
+    ]
 
 
 def test_refuses_to_overwrite_and_object_arrays(tmp_path):
