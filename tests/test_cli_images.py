@@ -256,7 +256,7 @@ def _bad_file(tmp_path: Path, case: str) -> Path:
         ("unknown_generator", ["unknown generator", "'gpt'"]),
         ("epsilon_zero", ["--epsilon", "0"]),
         ("delta_too_big", ["--delta", "1/n", "1/40"]),
-        ("bad_epochs", ["'epochs'", "positive"]),
+        ("bad_epochs", ["'epochs'", "must be > 0"]),
         ("bad_param_type", ["'batch_size'", "'many'"]),
         ("unconditional", ["'conditional'"]),
         ("schema_with_images", ["--schema", "images"]),
@@ -342,7 +342,7 @@ def test_bad_image_sample_input(tmp_path, fitted, table_model, case, needles):
 
 
 def test_image_loader_refuses_table_model(table_model, fitted):
-    with pytest.raises(ModelFileError, match="table model, not an image model"):
+    with pytest.raises(ModelFileError, match="of 'table' data, not of 'images'"):
         ImageSynthesizer.load(table_model)
     assert not isinstance(load_synthesizer(table_model), ImageSynthesizer)
 

@@ -293,7 +293,7 @@ def test_poisson_batches_have_binomial_sizes():
 
 def test_same_seed_same_noise_and_secure_mode_differs():
     def run(seed: int, secure: bool) -> np.ndarray:
-        ledger = Ledger(3.0, 1e-6, composition="rdp")
+        ledger = Ledger(50.0, 1e-6, composition="rdp")
         lin = torch.nn.Linear(5, 1)
         engine = open_dpsgd(
             ledger,
@@ -303,6 +303,7 @@ def test_same_seed_same_noise_and_secure_mode_differs():
             steps=2,
             max_grad_norm=1.0,
             expected_batch=9.0,
+            noise_multiplier=1.0,
             rng=np.random.default_rng(seed),
             secure=secure,
         )

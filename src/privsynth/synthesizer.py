@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pandas as pd
 
 from privsynth.errors import InputError, ModelFileError
 from privsynth.marginals.counting import InMemoryBackend
-from privsynth.models.store import load_model_folder, save_model_folder
+from privsynth.models.release import read_release, save_release
 from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
 from privsynth.schema.columns import CategoricalColumn, Schema
 from privsynth.schema.io import schema_from_dict, schema_to_dict
@@ -67,39 +66,31 @@ class Synthesizer:
 
     def save(self, path: str | Path) -> None:
         """Write the model folder (manifest + arrays; no pickle, no training rows)."""
-        meta, arrays = self.model.to_state()
-        manifest = {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "schema": schema_to_dict(self.schema),
-            "generator": {"name": self.generator, "config": self.config},
-            "ledger": self.ledger.to_dict(),
-            "model": meta,
-        }
-        save_model_folder(path, manifest, arrays)
+        save_release(
+            path,
+            data_kind="table",
+            generator=self.generator,
+            config=self.config,
+            ledger=self.ledger,
+            model=self.model,
+            schema=schema_to_dict(self.schema),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Synthesizer:
         """Read and verify a model folder."""
+        return read_release(path, "table", cls._rebuild)
+
+    @classmethod
+    def _rebuild(
+        cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray], where: str
+    ) -> Synthesizer:
         from privsynth.generators import load_model
 
-        manifest, arrays = load_model_folder(path)
-        where = f"{Path(path) / 'manifest.json'}"
-        if manifest.get("data_kind", "table") != "table":
-            raise ModelFileError(
-                f"{where}: a model of {manifest['data_kind']}, not of a table "
-                "(use privsynth.images.synthesizer.load_synthesizer)"
-            )
-        try:
-            schema = schema_from_dict(manifest["schema"], where=where)
-            ledger = Ledger.from_dict(manifest["ledger"])
-            gen = manifest["generator"]
-            model = load_model(manifest["model"], arrays)
-        except ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ModelFileError(
-                f"{where}: corrupted model ({exc.__class__.__name__}: {exc})"
-            ) from None
+        schema = schema_from_dict(manifest["schema"], where=where)
+        ledger = Ledger.from_dict(manifest["ledger"])
+        gen = manifest["generator"]
+        model = load_model(manifest["model"], arrays)
         if model.domain != Discretizer(schema).domain:
             raise ModelFileError(f"{where}: model domain does not match its schema")
         return cls(schema, gen["name"], gen.get("config", {}), ledger, model)

@@ -17,7 +17,6 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,8 @@ import numpy as np
 
 from privsynth.errors import InputError, ModelFileError
 from privsynth.images.data import ImageData
-from privsynth.models.store import MANIFEST, load_model_folder, save_model_folder
+from privsynth.models.release import read_release, save_release
+from privsynth.models.store import MANIFEST
 from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
 
 if TYPE_CHECKING:
@@ -37,8 +37,9 @@ DATA_KIND = "images"
 # The convolutional generator and critic (privsynth.generators.neural.nets) are built for
 # 28 x 28 single-channel images; other sizes are refused before any budget is spent.
 IMAGE_SHAPE = (28, 28)
-# Hyperparameters shared by the neural generators that must be positive (checked before any
-# spend: the generators themselves only notice bad values after paying for the noisy counts).
+# Hyperparameters shared by the neural generators that must be positive, checked before any
+# spend (the generators check their training schedule when built; this adds network sizes and
+# learning rates, and names the offending parameter for the CLI).
 _POSITIVE_INTS = ("batch_size", "latent_dim", "channels")
 _POSITIVE_NUMBERS = ("epochs", "max_grad_norm")
 
@@ -94,41 +95,33 @@ class ImageSynthesizer:
 
     def save(self, path: str | Path) -> None:
         """Write the model folder (manifest + network weights; no pickle, no training image)."""
-        meta, arrays = self.model.to_state()
-        manifest = {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data_kind": DATA_KIND,
-            "images": {"n_classes": self.n_classes, "image_shape": list(self.image_shape)},
-            "generator": {"name": self.generator, "config": self.config},
-            "ledger": self.ledger.to_dict(),
-            "model": meta,
-        }
-        save_model_folder(path, manifest, arrays)
+        save_release(
+            path,
+            data_kind=DATA_KIND,
+            generator=self.generator,
+            config=self.config,
+            ledger=self.ledger,
+            model=self.model,
+            images={"n_classes": self.n_classes, "image_shape": list(self.image_shape)},
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> ImageSynthesizer:
         """Read and verify an image model folder (a table model folder is refused)."""
+        return read_release(path, DATA_KIND, cls._rebuild)
+
+    @classmethod
+    def _rebuild(
+        cls, manifest: dict[str, Any], arrays: dict[str, np.ndarray], where: str
+    ) -> ImageSynthesizer:
         from privsynth.generators import load_model
 
-        manifest, arrays = load_model_folder(path)
-        where = f"{Path(path) / MANIFEST}"
-        kind = manifest.get("data_kind", "table")
-        if kind != DATA_KIND:
-            raise ModelFileError(f"{where}: data_kind {kind!r}: a table model, not an image model")
-        try:
-            info = manifest["images"]
-            n_classes = int(info["n_classes"])
-            shape = tuple(int(s) for s in info["image_shape"])
-            ledger = Ledger.from_dict(manifest["ledger"])
-            gen = manifest["generator"]
-            model = load_model(manifest["model"], arrays)
-        except ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
-            # RuntimeError: torch's load_state_dict on weights of the wrong shape.
-            raise ModelFileError(
-                f"{where}: corrupted model ({exc.__class__.__name__}: {exc})"
-            ) from None
+        info = manifest["images"]
+        n_classes = int(info["n_classes"])
+        shape = tuple(int(s) for s in info["image_shape"])
+        ledger = Ledger.from_dict(manifest["ledger"])
+        gen = manifest["generator"]
+        model = load_model(manifest["model"], arrays)
         if getattr(model, "kind", None) != "image" or model.class_weights is None:
             raise ModelFileError(f"{where}: model is not a class-conditional image model")
         if (

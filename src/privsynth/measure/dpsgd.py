@@ -142,6 +142,30 @@ class PrivateGradient:
         self._chunk = chunk
         self.step_count = 0
 
+    def sibling(
+        self, data: Sequence[torch.Tensor], *, expected_batch: float, rng: np.random.Generator
+    ) -> PrivateGradient:
+        """An engine for another part of a row-wise partition, at this engine's sample rate,
+        steps, clipping and noise, and charged nothing.
+
+        Only valid by parallel composition: the parts must be disjoint and each row's part a
+        function of that row and public information (e.g. nearest public centre), so adding or
+        removing one row changes one part's run alone; the ledger event recorded for this
+        engine then covers every part.
+        """
+        return PrivateGradient(
+            data,
+            sample_rate=self.sample_rate,
+            steps=self.steps,
+            max_grad_norm=self.max_grad_norm,
+            expected_batch=expected_batch,
+            noise=self.noise,
+            scale=self.scale,
+            generator=torch_generator(rng, secure=self._secure),
+            secure=self._secure,
+            chunk=self._chunk,
+        )
+
     def _fresh_generator(self) -> torch.Generator:
         # Secure mode reseeds from OS entropy on every draw: the sequence cannot be replayed.
         if self._secure:

@@ -40,7 +40,7 @@ from privsynth.generators.neural.common import (
     threads,
 )
 from privsynth.generators.neural.model import NeuralModel
-from privsynth.generators.neural.nets import build, spec
+from privsynth.generators.neural.nets import build, gan_specs
 from privsynth.measure.dpsgd import open_dpsgd, torch_generator
 from privsynth.privacy.ledger import Ledger
 
@@ -91,17 +91,15 @@ class DPGAN:
         return out
 
     def _nets(self, prep) -> tuple[dict, dict]:  # noqa: ANN001
-        c = prep.n_classes
-        if prep.kind == "image":
-            g = spec(
-                "conv_generator", latent_dim=self.latent_dim, cond_dim=c, channels=self.gen_channels
-            )
-            d = spec("conv_critic", out_dim=1, cond_dim=c, channels=self.channels)
-        else:
-            hidden = list(self.hidden)
-            g = spec("mlp", in_dim=self.latent_dim, out_dim=prep.width, hidden=hidden, cond_dim=c)
-            d = spec("mlp", in_dim=prep.width, out_dim=1, hidden=hidden[::-1], cond_dim=c)
-        return g, d
+        return gan_specs(
+            kind=prep.kind,
+            width=prep.width,
+            n_classes=prep.n_classes,
+            latent_dim=self.latent_dim,
+            hidden=list(self.hidden),
+            channels=self.channels,
+            gen_channels=self.gen_channels,
+        )
 
     def fit(
         self,

@@ -23,9 +23,9 @@ the same std ``sigma * max_grad_norm``. That is one subsampled Gaussian mechanis
 clipping norm for every component, which this module guarantees; only the *public* batch
 normaliser (``q`` times the component's noisy count) differs.
 
-:mod:`privsynth.measure.dpsgd` has no entry point for "an engine already paid for by
-parallel composition", so component 0 is opened (and charged) by :func:`open_dpsgd` and the
-others are built as :class:`PrivateGradient` with the scale component 0 was calibrated to.
+Component 0's engine is opened (and charged) by :func:`open_dpsgd`; the others are its
+:meth:`~privsynth.measure.dpsgd.PrivateGradient.sibling` engines, at the same scale and
+charged nothing.
 """
 
 from __future__ import annotations
@@ -42,12 +42,9 @@ from privsynth.generators.neural.common import Prepared, schedule
 from privsynth.generators.neural.dpcvae import DPCVAE
 from privsynth.generators.neural.model import NeuralModel
 from privsynth.measure.cluster import dp_kmeans, partition
-from privsynth.measure.dpsgd import PrivateGradient, open_dpsgd, torch_generator
+from privsynth.measure.dpsgd import PrivateGradient, open_dpsgd
 from privsynth.privacy.ledger import Ledger
 from privsynth.transforms.neural import SCALAR
-
-# open_dpsgd's default chunk (rows per vmap call), for the engines built directly.
-_CHUNK = 256
 
 
 def public_centres(prep: Prepared, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -168,18 +165,7 @@ class DPVAEMixture(DPCVAE):
             secure=self.secure,
         )
         others = [
-            PrivateGradient(
-                part,
-                sample_rate=q,
-                steps=steps,
-                max_grad_norm=self.max_grad_norm,
-                expected_batch=batch,
-                noise=first.noise,
-                scale=first.scale,
-                generator=torch_generator(rng, secure=self.secure),
-                secure=self.secure,
-                chunk=_CHUNK,
-            )
+            first.sibling(part, expected_batch=batch, rng=rng)
             for part, batch in zip(parts[1:], expected[1:], strict=True)
         ]
         return [first, *others]

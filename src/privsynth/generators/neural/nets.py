@@ -107,3 +107,24 @@ def build(spec: dict[str, Any]) -> nn.Module:
 def spec(name: str, **kwargs: Any) -> dict[str, Any]:
     """The JSON spec :func:`build` accepts."""
     return {"net": name, "kwargs": kwargs}
+
+
+def gan_specs(
+    *,
+    kind: str,
+    width: int,
+    n_classes: int,
+    latent_dim: int,
+    hidden: list[int],
+    channels: int,
+    gen_channels: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generator and discriminator specs of a conditional GAN for tables (MLPs, the
+    discriminator mirroring the generator's widths) or 28x28 images (conv nets)."""
+    if kind == "image":
+        g = spec("conv_generator", latent_dim=latent_dim, cond_dim=n_classes, channels=gen_channels)
+        d = spec("conv_critic", out_dim=1, cond_dim=n_classes, channels=channels)
+    else:
+        g = spec("mlp", in_dim=latent_dim, out_dim=width, hidden=hidden, cond_dim=n_classes)
+        d = spec("mlp", in_dim=width, out_dim=1, hidden=hidden[::-1], cond_dim=n_classes)
+    return g, d

@@ -38,7 +38,7 @@ from privsynth.generators.neural.common import (
     threads,
 )
 from privsynth.generators.neural.model import NeuralModel
-from privsynth.generators.neural.nets import build, spec
+from privsynth.generators.neural.nets import build, gan_specs
 from privsynth.measure.dpsgd import torch_generator
 from privsynth.measure.pate import default_teachers, open_pate
 from privsynth.privacy.ledger import Ledger
@@ -96,17 +96,15 @@ class PATEGAN:
         return self.rounds * self.student_steps * self.batch_size
 
     def _nets(self, prep) -> tuple[dict, dict]:  # noqa: ANN001
-        c = prep.n_classes
-        if prep.kind == "image":
-            g = spec(
-                "conv_generator", latent_dim=self.latent_dim, cond_dim=c, channels=2 * self.channels
-            )
-            d = spec("conv_critic", out_dim=1, cond_dim=c, channels=self.channels)
-        else:
-            hidden = list(self.hidden)
-            g = spec("mlp", in_dim=self.latent_dim, out_dim=prep.width, hidden=hidden, cond_dim=c)
-            d = spec("mlp", in_dim=prep.width, out_dim=1, hidden=hidden[::-1], cond_dim=c)
-        return g, d
+        return gan_specs(
+            kind=prep.kind,
+            width=prep.width,
+            n_classes=prep.n_classes,
+            latent_dim=self.latent_dim,
+            hidden=list(self.hidden),
+            channels=self.channels,
+            gen_channels=2 * self.channels,
+        )
 
     def fit(
         self,
