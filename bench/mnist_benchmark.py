@@ -219,16 +219,26 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/mnist_benchmark.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
-    runs = [run_one(args, g, e) for g in args.generators for e in args.eps]
-    result = {
+    result: dict[str, Any] = {
         "command": command,
         "machine": f"{os.cpu_count()} CPUs, {args.threads} torch thread(s) per fit",
-        "runs": runs,
-        "baseline": None if args.no_baseline else baseline(args),
+        "runs": [],
+        "baseline": None,
     }
     Path(args.out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out_json).write_text(json.dumps(result, indent=2) + "\n")
-    Path(args.out_md).write_text(render(result))
+
+    def write() -> None:
+        # After every fit, so a long sweep stopped early keeps what it measured.
+        Path(args.out_json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out_md).write_text(render(result))
+
+    if not args.no_baseline:
+        result["baseline"] = baseline(args)
+        write()
+    for g in args.generators:
+        for e in args.eps:
+            result["runs"].append(run_one(args, g, e))
+            write()
     print(render(result))
     return 0
 
