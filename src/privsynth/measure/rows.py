@@ -72,7 +72,15 @@ def noisy_counts(
     return NoisyCounts(total, w)
 
 
-def noisy_one_way_logits(
+@dataclass(frozen=True)
+class MarginalLogits:
+    """Noisy log-frequencies for a table decoder's output layer (public)."""
+
+    base: np.ndarray  # (width,): log p(attribute value) per one-hot block, 0 for scalars
+    by_class: np.ndarray | None  # (n_classes, width): log p(value | class), conditional models
+
+
+def noisy_marginal_logits(
     backend,  # noqa: ANN001
     ledger: Ledger,
     rng: np.random.Generator,
@@ -80,23 +88,33 @@ def noisy_one_way_logits(
     *,
     rho: float,
     what: str,
-) -> np.ndarray:
-    """Log-frequencies of every one-hot attribute from noisy one-way marginals (zCDP ``rho``).
+) -> MarginalLogits:
+    """Log-frequencies of every one-hot attribute from noisy marginals (zCDP ``rho``): one-way,
+    or jointly with the label for a conditional encoding (then also per class).
 
-    A generator whose output layer starts from these logits produces the right one-way
-    marginals before training, so its DP-SGD budget goes to the dependencies. Scalar blocks get
-    0 (the middle of their range). Every marginal has sensitivity 1; all are charged at once.
+    A decoder whose output layer starts from these logits samples the right one-way (and
+    label-conditional) frequencies before training, so its DP-SGD budget goes to the remaining
+    dependencies. Every marginal has sensitivity 1; all are charged at once. Scalar blocks get 0.
     """
     blocks = [b for b in encoding.blocks if b.kind != "scalar"]
-    out = np.zeros(encoding.width, dtype=np.float32)
+    base = np.zeros(encoding.width, dtype=np.float32)
+    label = encoding.label
+    by_class = None if label is None else np.zeros((encoding.n_classes, encoding.width), np.float32)
     if not blocks:
-        return out
+        return MarginalLogits(base, by_class)
     sigma = float(np.sqrt(len(blocks) / (2.0 * rho)))
-    cliques = [(b.attr,) for b in blocks]
+    cliques = [(b.attr,) if label is None else (label, b.attr) for b in blocks]
+    noun = "one-way" if label is None else f"{label}-by-attribute"
     measured = measure_marginals(
-        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy one-way marginals"
+        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy {noun} marginals"
     )
     for b, m in zip(blocks, measured, strict=True):
-        p = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0
-        out[b.start : b.stop] = np.log(p / p.sum())
-    return out
+        counts = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0
+        if label is None:
+            base[b.start : b.stop] = np.log(counts / counts.sum())
+            continue
+        table = counts.reshape(encoding.n_classes, b.size)
+        joint = table.sum(axis=0)
+        base[b.start : b.stop] = np.log(joint / joint.sum())
+        by_class[:, b.start : b.stop] = np.log(table / table.sum(axis=1, keepdims=True))
+    return MarginalLogits(base, by_class)

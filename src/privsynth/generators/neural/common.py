@@ -20,10 +20,11 @@ import torch
 from privsynth.generators.base import Progress, report
 from privsynth.marginals.images import ImageBackend
 from privsynth.measure.rows import (
+    MarginalLogits,
     NoisyCounts,
     image_tensors,
     noisy_counts,
-    noisy_one_way_logits,
+    noisy_marginal_logits,
     table_tensors,
 )
 from privsynth.privacy.events import SubsampledGaussianEvent, SubsampledLaplaceEvent
@@ -46,7 +47,7 @@ class Prepared:
     n_classes: int  # 0 when not conditional
     encoding: NeuralEncoding | None
     image_shape: tuple[int, ...] | None
-    logits: np.ndarray | None = None  # noisy one-way log-frequencies (tables, if measured)
+    logits: MarginalLogits | None = None  # noisy log-frequencies (tables, if measured)
 
     @property
     def width(self) -> int:
@@ -66,7 +67,7 @@ def prepare(
     marginal_share: float = 0.0,
 ) -> Prepared:
     """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, and for tables
-    ``marginal_share`` for noisy one-way marginals (0: none), then encode."""
+    ``marginal_share`` for noisy marginals (one-way, or by label; 0: none), then encode."""
     if not 0 < count_share < 1 or not 0 <= marginal_share < 1 - count_share:
         raise ValueError(
             f"count_share must lie in (0, 1) and marginal_share in [0, 1 - count_share), got "
@@ -87,7 +88,7 @@ def prepare(
     encoding = NeuralEncoding(backend.domain, label=label, scalar=scalar)
     logits = None
     if marginal_share > 0:
-        logits = noisy_one_way_logits(
+        logits = noisy_marginal_logits(
             backend, ledger, rng, encoding, rho=marginal_share * ledger.rho_budget, what=what
         )
     data = table_tensors(backend, encoding)
@@ -96,19 +97,32 @@ def prepare(
     return Prepared("table", counts, data, encoding.n_classes, encoding, None, logits)
 
 
-def init_output_bias(module: torch.nn.Module, logits: np.ndarray | None) -> None:
-    """Start the last linear layer of a table decoder at the noisy one-way log-frequencies
-    (and its weights small), so untrained samples already match the one-way marginals."""
+def init_output_layer(module: torch.nn.Module, logits: MarginalLogits | None) -> None:
+    """Start a table decoder's last linear layer at the noisy log-frequencies (its weights
+    shrunk) and its condition skip path, if any, at the noisy class-conditional offsets, so
+    untrained samples already match the measured marginals."""
     if logits is None:
         return
-    last = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last = [m for m in module.net.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
-        last.bias.copy_(torch.as_tensor(logits, dtype=last.bias.dtype))
+        last.bias.copy_(torch.as_tensor(logits.base, dtype=last.bias.dtype))
         last.weight.mul_(0.1)
+        skip = getattr(module, "skip", None)
+        if skip is not None and logits.by_class is not None:
+            offset = torch.as_tensor(
+                logits.by_class - logits.base[None, :], dtype=skip.weight.dtype
+            )
+            skip.weight.copy_(offset.T)
 
 
 def check_training(
-    *, epochs: float, batch_size: int, max_grad_norm: float, count_share: float, numeric: str
+    *,
+    epochs: float,
+    batch_size: int,
+    max_grad_norm: float,
+    count_share: float,
+    numeric: str,
+    marginal_share: float = 0.0,
 ) -> None:
     """Raise ValueError on hyperparameters that cannot train (checked when a generator is
     built, so a bad value is refused before any budget is spent)."""
@@ -123,6 +137,8 @@ def check_training(
         problems.append(f"count_share must lie in (0, 1), got {count_share!r}")
     if numeric not in ("onehot", "scalar"):
         problems.append(f"numeric must be 'onehot' or 'scalar', got {numeric!r}")
+    if not (isinstance(marginal_share, int | float) and 0 <= marginal_share < 1 - count_share):
+        problems.append(f"marginal_share must lie in [0, 1 - count_share), got {marginal_share!r}")
     if problems:
         raise ValueError("; ".join(problems))
 

@@ -35,6 +35,7 @@ from privsynth.generators.neural.common import (
     Prepared,
     check_training,
     gumbel,
+    init_output_layer,
     one_hot,
     prepare,
     schedule,
@@ -121,6 +122,7 @@ class DPCVAE:
     image_noise: float = 0.3
     max_grad_norm: float = 1.0
     count_share: float = 0.01
+    marginal_share: float = 0.1
     conditional: bool = True
     numeric: str = "onehot"
     secure: bool = False
@@ -136,6 +138,7 @@ class DPCVAE:
             max_grad_norm=self.max_grad_norm,
             count_share=self.count_share,
             numeric=self.numeric,
+            marginal_share=self.marginal_share,
         )
 
     def config(self) -> dict[str, Any]:
@@ -153,7 +156,9 @@ class DPCVAE:
         else:
             hidden = list(self.hidden)
             enc = spec("mlp", in_dim=prep.width, out_dim=2 * z, hidden=hidden, cond_dim=c)
-            dec = spec("mlp", in_dim=z, out_dim=prep.width, hidden=hidden[::-1], cond_dim=c)
+            dec = spec(
+                "mlp", in_dim=z, out_dim=prep.width, hidden=hidden[::-1], cond_dim=c, skip=True
+            )
         return enc, dec
 
     def _vae(self, prep: Prepared, rng: np.random.Generator) -> tuple[VAE, dict]:
@@ -161,6 +166,8 @@ class DPCVAE:
         enc_spec, dec_spec = self._nets(prep)
         with seeded(rng):
             vae = VAE(build(enc_spec), build(dec_spec), reconstruction(prep, self.image_noise))
+        if prep.kind == "table":
+            init_output_layer(vae.decoder, prep.logits)
         return vae, dec_spec
 
     def fit(
@@ -184,6 +191,7 @@ class DPCVAE:
             count_share=self.count_share,
             numeric=self.numeric,
             what=self.name,
+            marginal_share=self.marginal_share,
         )
 
     def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001

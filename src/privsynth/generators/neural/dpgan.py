@@ -11,9 +11,10 @@ digit (images), with class weights from a noisy histogram.
 clipped in L1 and Laplace noise of scale clip / epsilon_step, each step pure-DP and amplified by
 Poisson subsampling (:class:`~privsynth.privacy.events.SubsampledLaplaceEvent`).
 
-For tables, ``marginal_share`` of the budget first buys noisy one-way marginals that start the
-generator's output layer at the right one-way frequencies (post-processing of charged
-measurements), so the discriminator's noisy signal is spent on dependencies.
+For tables, ``marginal_share`` of the budget first buys noisy marginals (label by attribute for
+a conditional model) that start the generator's output layer, through a skip path from the
+class, at the measured class-conditional frequencies (post-processing of charged
+measurements), so the discriminator's noisy signal is spent on the remaining dependencies.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from privsynth.generators.neural.common import (
     check_training,
     fake_labels,
     gumbel,
-    init_output_bias,
+    init_output_layer,
     one_hot,
     prepare,
     schedule,
@@ -78,11 +79,8 @@ class DPGAN:
             max_grad_norm=self.max_grad_norm,
             count_share=self.count_share,
             numeric=self.numeric,
+            marginal_share=self.marginal_share,
         )
-        if not 0 <= self.marginal_share < 1 - self.count_share:
-            raise ValueError(
-                f"marginal_share must lie in [0, 1 - count_share), got {self.marginal_share!r}"
-            )
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""
@@ -127,7 +125,8 @@ class DPGAN:
         g_spec, d_spec = self._nets(prep)
         with seeded(rng):
             gen_net, disc = build(g_spec), build(d_spec)
-        init_output_bias(gen_net, prep.logits)
+        if prep.kind == "table":
+            init_output_layer(gen_net, prep.logits)
         q, steps = schedule(self.batch_size, self.epochs, prep.counts.rows)
         expected = q * prep.counts.rows
         engine = open_dpsgd(

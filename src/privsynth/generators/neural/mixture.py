@@ -88,10 +88,11 @@ class DPVAEMixture(DPCVAE):
         if self.components < 1 or self.cluster_iters < 1:
             raise ValueError("components and cluster_iters must be >= 1")
         shares = (self.count_share, self.cluster_share, self.weight_share)
-        if min(shares) <= 0 or sum(shares) >= 1:
+        if min(shares) <= 0 or sum(shares) + self.marginal_share >= 1:
             raise ValueError(
-                "count_share, cluster_share and weight_share must be positive and sum below 1 "
-                f"(DP-SGD gets the rest), got {shares}"
+                "count_share, cluster_share and weight_share must be positive and, with "
+                f"marginal_share, sum below 1 (DP-SGD gets the rest), got {shares} and "
+                f"{self.marginal_share}"
             )
 
     def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001

@@ -19,7 +19,13 @@ class MLP(nn.Module):
     label, possibly empty) is concatenated to the input."""
 
     def __init__(
-        self, in_dim: int, out_dim: int, hidden: list[int], cond_dim: int = 0, dropout: float = 0.0
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: list[int],
+        cond_dim: int = 0,
+        dropout: float = 0.0,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -32,12 +38,16 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*layers)
         self.cond_dim = cond_dim
+        # A linear path from the condition straight to the output: lets a decoder start at
+        # noisy class-conditional frequencies (see common.init_output_layer).
+        self.skip = nn.Linear(cond_dim, out_dim, bias=False) if skip and cond_dim else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the network to ``x`` (and its condition)."""
-        if self.cond_dim:
-            x = torch.cat([x, cond], dim=1)
-        return self.net(x)
+        if not self.cond_dim:
+            return self.net(x)
+        out = self.net(torch.cat([x, cond], dim=1))
+        return out if self.skip is None else out + self.skip(cond)
 
 
 class ConvGenerator(nn.Module):
@@ -125,6 +135,8 @@ def gan_specs(
         g = spec("conv_generator", latent_dim=latent_dim, cond_dim=n_classes, channels=gen_channels)
         d = spec("conv_critic", out_dim=1, cond_dim=n_classes, channels=channels)
     else:
-        g = spec("mlp", in_dim=latent_dim, out_dim=width, hidden=hidden, cond_dim=n_classes)
+        g = spec(
+            "mlp", in_dim=latent_dim, out_dim=width, hidden=hidden, cond_dim=n_classes, skip=True
+        )
         d = spec("mlp", in_dim=width, out_dim=1, hidden=hidden[::-1], cond_dim=n_classes)
     return g, d

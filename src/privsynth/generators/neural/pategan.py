@@ -32,6 +32,7 @@ from privsynth.generators.base import Progress, report
 from privsynth.generators.neural.common import (
     fake_labels,
     gumbel,
+    init_output_layer,
     one_hot,
     prepare,
     seeded,
@@ -66,6 +67,7 @@ class PATEGAN:
     lr_s: float = 1e-3
     lr_g: float = 1e-4
     count_share: float = 0.01
+    marginal_share: float = 0.1
     conditional: bool = True
     numeric: str = "onehot"
     tau: float = 0.5
@@ -83,6 +85,11 @@ class PATEGAN:
                 raise ValueError(f"{field} must be > 0, got {getattr(self, field)!r}")
         if self.teachers is not None and int(self.teachers) < 1:
             raise ValueError(f"teachers must be >= 1, got {self.teachers!r}")
+        if not 0 < self.count_share < 1 or not 0 <= self.marginal_share < 1 - self.count_share:
+            raise ValueError(
+                "count_share must lie in (0, 1) and marginal_share in [0, 1 - count_share), got "
+                f"{self.count_share!r}, {self.marginal_share!r}"
+            )
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""
@@ -127,11 +134,14 @@ class PATEGAN:
             count_share=self.count_share,
             numeric=self.numeric,
             what=self.name,
+            marginal_share=self.marginal_share,
         )
         k = int(self.teachers or default_teachers(prep.counts.rows))
         g_spec, d_spec = self._nets(prep)
         with seeded(rng):
             gen_net, student = build(g_spec), build(d_spec)
+        if prep.kind == "table":
+            init_output_layer(gen_net, prep.logits)
         ensemble = open_pate(
             ledger,
             prep.data,
