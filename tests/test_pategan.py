@@ -62,11 +62,13 @@ def test_budget_lands_on_target_and_lists_every_event(fitted):
     assert EPSILON * (1 - 1e-3) <= ledger.epsilon() <= EPSILON
     labels = [e.label for e in ledger.entries]
     assert labels[0] == "pategan: noisy counts"
-    assert labels[1].startswith("pategan: noisy votes of 3 teachers")
-    votes = ledger.entries[1].event
+    # Tables also buy noisy label-by-attribute marginals for the generator's output layer.
+    assert labels[1] == "pategan: noisy income-by-attribute marginals"
+    assert labels[2].startswith("pategan: noisy votes of 3 teachers")
+    votes = ledger.entries[2].event
     assert isinstance(votes, GaussianEvent)
     assert votes.sensitivity == 1.0 and votes.count == QUERIES
-    assert len(labels) == 2
+    assert len(labels) == 3
 
 
 def test_progress_reports_public_losses_and_epsilon(fitted):
