@@ -48,9 +48,11 @@ def small_csv(tmp_path, adult_small) -> Path:
     return path
 
 
-# Small settings for the DP-SGD generators so the suite stays fast; the algorithms and the
-# privacy accounting are unchanged (fewer epochs and smaller networks only).
+# Small settings so the suite stays fast; the algorithms and the privacy accounting are
+# unchanged (fewer estimation iterations, fewer epochs and smaller networks only).
 FAST_NEURAL: dict[str, dict] = {
+    "mst": {"iters": 300},
+    "aim": {"round_iters": 30, "final_iters": 300},
     "dpgan": {"epochs": 2, "hidden": [64, 64], "batch_size": 128},
     "dpgan-laplace": {"epochs": 2, "hidden": [64, 64], "batch_size": 128},
     "dpcvae": {"epochs": 2, "batch_size": 128},
