@@ -238,3 +238,35 @@ class EpochReporter:
                 f"{self._what}: epoch {epoch}, {shown}, epsilon so far {eps:.3g}",
                 step / total,
             )
+
+
+class NeuralFit:
+    """The shared front of every neural generator's ``fit``: torch threads, then the noisy
+    counts (and, for tables, the noisy marginals) through :func:`prepare`, then ``_fit_prepared``.
+
+    Subclasses are frozen dataclasses with ``name``, ``threads``, ``conditional``,
+    ``count_share``, ``marginal_share`` and ``numeric``, and implement
+    ``_fit_prepared(backend, prep, ledger, rng, progress)``.
+    """
+
+    def fit(
+        self,
+        backend,  # noqa: ANN001
+        ledger: Ledger,
+        *,
+        rng: np.random.Generator,
+        progress: Progress | None = None,
+    ):  # noqa: ANN201 - a NeuralModel (imported by the generators, not here)
+        """Pay for the noisy counts, then train; every private read is charged before it."""
+        with threads(self.threads):
+            prep = prepare(
+                backend,
+                ledger,
+                rng,
+                conditional=self.conditional,
+                count_share=self.count_share,
+                numeric=self.numeric,
+                what=self.name,
+                marginal_share=self.marginal_share,
+            )
+            return self._fit_prepared(backend, prep, ledger, rng, progress)

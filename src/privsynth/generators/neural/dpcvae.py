@@ -32,15 +32,14 @@ from torch.nn import functional as F
 from privsynth.generators.base import Progress
 from privsynth.generators.neural.common import (
     EpochReporter,
+    NeuralFit,
     Prepared,
     check_training,
     gumbel,
     init_output_layer,
     one_hot,
-    prepare,
     schedule,
     seeded,
-    threads,
 )
 from privsynth.generators.neural.model import NeuralModel
 from privsynth.generators.neural.nets import build, spec
@@ -106,7 +105,7 @@ def elbo_loss(beta: float, conditional: bool) -> Callable[..., torch.Tensor]:
 
 
 @dataclass(frozen=True)
-class DPCVAE:
+class DPCVAE(NeuralFit):
     """Conditional VAE, encoder and decoder trained by DP-SGD (hyperparameters only)."""
 
     name: ClassVar[str] = "dpcvae"
@@ -170,32 +169,8 @@ class DPCVAE:
             init_output_layer(vae.decoder, prep.logits)
         return vae, dec_spec
 
-    def fit(
-        self,
-        backend,  # noqa: ANN001
-        ledger: Ledger,
-        *,
-        rng: np.random.Generator,
-        progress: Progress | None = None,
-    ) -> NeuralModel:
-        """Pay for the noisy counts, then train; the whole DP-SGD run is charged up front."""
-        with threads(self.threads):
-            return self._fit(backend, ledger, rng, progress)
-
-    def _prepare(self, backend, ledger: Ledger, rng: np.random.Generator) -> Prepared:  # noqa: ANN001
-        return prepare(
-            backend,
-            ledger,
-            rng,
-            conditional=self.conditional,
-            count_share=self.count_share,
-            numeric=self.numeric,
-            what=self.name,
-            marginal_share=self.marginal_share,
-        )
-
-    def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
-        prep = self._prepare(backend, ledger, rng)
+    def _fit_prepared(self, backend, prep, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
+        """Train on ``prep`` (counts paid); the DP-SGD run is charged up front."""
         vae, dec_spec = self._vae(prep, rng)
         q, steps = schedule(self.batch_size, self.epochs, prep.counts.rows)
         engine = open_dpsgd(

@@ -23,31 +23,27 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from privsynth.generators.base import Progress
 from privsynth.generators.neural.common import (
     EpochReporter,
+    NeuralFit,
     check_training,
     fake_labels,
     gumbel,
     init_output_layer,
     one_hot,
-    prepare,
     schedule,
     seeded,
-    threads,
 )
 from privsynth.generators.neural.model import NeuralModel
 from privsynth.generators.neural.nets import build, gan_specs
 from privsynth.measure.dpsgd import open_dpsgd, torch_generator
-from privsynth.privacy.ledger import Ledger
 
 
 @dataclass(frozen=True)
-class DPGAN:
+class DPGAN(NeuralFit):
     """Conditional GAN with a DP-SGD discriminator (hyperparameters only)."""
 
     name: ClassVar[str] = "dpgan"
@@ -99,29 +95,8 @@ class DPGAN:
             gen_channels=self.gen_channels,
         )
 
-    def fit(
-        self,
-        backend,  # noqa: ANN001
-        ledger: Ledger,
-        *,
-        rng: np.random.Generator,
-        progress: Progress | None = None,
-    ) -> NeuralModel:
-        """Pay for the noisy counts, then train; the whole DP-SGD run is charged up front."""
-        with threads(self.threads):
-            return self._fit(backend, ledger, rng, progress)
-
-    def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
-        prep = prepare(
-            backend,
-            ledger,
-            rng,
-            conditional=self.conditional,
-            count_share=self.count_share,
-            numeric=self.numeric,
-            what=self.name,
-            marginal_share=self.marginal_share,
-        )
+    def _fit_prepared(self, backend, prep, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
+        """Train on ``prep`` (counts already paid); the DP-SGD run is charged up front."""
         g_spec, d_spec = self._nets(prep)
         with seeded(rng):
             gen_net, disc = build(g_spec), build(d_spec)

@@ -95,8 +95,8 @@ class DPVAEMixture(DPCVAE):
                 f"{self.marginal_share}"
             )
 
-    def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
-        prep = self._prepare(backend, ledger, rng)
+    def _fit_prepared(self, backend, prep, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
+        """DP k-means, partition, then one DP-CVAE per part (counts already paid)."""
         k = self.components
         centres, _ = dp_kmeans(
             prep.data[0],

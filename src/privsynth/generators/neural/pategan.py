@@ -24,29 +24,26 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from privsynth.generators.base import Progress, report
+from privsynth.generators.base import report
 from privsynth.generators.neural.common import (
+    NeuralFit,
     fake_labels,
     gumbel,
     init_output_layer,
     one_hot,
-    prepare,
     seeded,
-    threads,
 )
 from privsynth.generators.neural.model import NeuralModel
 from privsynth.generators.neural.nets import build, gan_specs
 from privsynth.measure.dpsgd import torch_generator
 from privsynth.measure.pate import default_teachers, open_pate
-from privsynth.privacy.ledger import Ledger
 
 
 @dataclass(frozen=True)
-class PATEGAN:
+class PATEGAN(NeuralFit):
     """Conditional GAN trained against a student of noisy PATE teachers (hyperparameters).
 
     ``teachers=None`` picks one teacher per 1000 (noisy) rows, between 2 and 50.
@@ -113,29 +110,8 @@ class PATEGAN:
             gen_channels=2 * self.channels,
         )
 
-    def fit(
-        self,
-        backend,  # noqa: ANN001
-        ledger: Ledger,
-        *,
-        rng: np.random.Generator,
-        progress: Progress | None = None,
-    ) -> NeuralModel:
-        """Pay for the noisy counts, then for every vote count up front, then train."""
-        with threads(self.threads):
-            return self._fit(backend, ledger, rng, progress)
-
-    def _fit(self, backend, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
-        prep = prepare(
-            backend,
-            ledger,
-            rng,
-            conditional=self.conditional,
-            count_share=self.count_share,
-            numeric=self.numeric,
-            what=self.name,
-            marginal_share=self.marginal_share,
-        )
+    def _fit_prepared(self, backend, prep, ledger, rng, progress) -> NeuralModel:  # noqa: ANN001
+        """Train on ``prep`` (counts paid); every vote count is charged up front."""
         k = int(self.teachers or default_teachers(prep.counts.rows))
         g_spec, d_spec = self._nets(prep)
         with seeded(rng):
