@@ -118,7 +118,8 @@ def baseline(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_one(args: argparse.Namespace, generator: str, epsilon: float) -> dict[str, Any]:
-    grid = ROOT / "bench" / "results" / "mnist" / f"{generator}_eps{epsilon:g}.png"
+    tag = f"_{args.tag}" if args.tag else ""
+    grid = ROOT / "bench" / "results" / "mnist" / f"{generator}{tag}_eps{epsilon:g}.png"
     cmd = [
         sys.executable,
         __file__,
@@ -205,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", default="0", help="CPU list for taskset, or 'none'")
     p.add_argument("--param", action="append", default=[], help="GEN.KEY=JSON override")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--tag", default="", help="suffix for the PNG grid names of this run")
     p.add_argument("--out-json", default=str(ROOT / "bench" / "results" / "mnist.json"))
     p.add_argument("--out-md", default=str(ROOT / "bench" / "results" / "mnist.md"))
     args = p.parse_args(argv)
