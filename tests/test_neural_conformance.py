@@ -166,3 +166,19 @@ def test_where_that_cannot_be_met_says_why(fitted, monkeypatch):
     monkeypatch.setattr(model_module, "_MAX_DRAW_FACTOR", 2)
     with pytest.raises(InputError, match="acceptance rate"):
         model.sample(1000, rng=np.random.default_rng(0), where={"e": [4], "b": [3]})
+
+
+def test_secure_mode_noisy_counts_are_not_replayable_from_the_seed():
+    """With secure=True every noise draw, the noisy counts included, comes from OS entropy."""
+
+    def class_weights(secure: bool) -> np.ndarray:
+        ledger = Ledger(EPSILON, DELTA, composition="rdp")
+        params = {**fast_params("dpcvae"), "secure": secure}
+        model = get_generator("dpcvae", **params).fit(
+            GuardedBackend(make_table(n=600)), ledger, rng=np.random.default_rng(0)
+        )
+        return model.class_weights
+
+    assert np.array_equal(class_weights(False), class_weights(False))
+    # Three noisy class counts with sigma near 18 all repeating by chance: probability < 1e-4.
+    assert not np.array_equal(class_weights(True), class_weights(True))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from privsynth.marginals.counting import CountingBackend
-from privsynth.measure.noise import discrete_gaussian
+from privsynth.measure.noise import noise_sampler
 from privsynth.privacy.events import GaussianEvent
 from privsynth.privacy.ledger import Ledger
 
@@ -42,8 +42,10 @@ def measure_marginals(
     rng: np.random.Generator,
     *,
     label: str,
+    secure: bool = False,
 ) -> list[Measurement]:
-    """Charge, then count each clique's marginal and add discrete Gaussian noise.
+    """Charge, then count each clique's marginal and add discrete Gaussian noise (OpenDP's
+    exact sampler from OS entropy when ``secure``).
 
     Under add/remove-one neighbours every marginal has L2 sensitivity 1, so ``k`` marginals
     cost ``k / (2 sigma^2)`` in zCDP, charged as one event before any count is read.
@@ -52,9 +54,10 @@ def measure_marginals(
     if not cliques:
         return []
     ledger.spend(GaussianEvent(sigma=sigma, count=len(cliques)), label=label)
+    noise = noise_sampler(secure)
     out = []
     for clique in cliques:
         counts = backend.count(clique).ravel()
-        noisy = counts + discrete_gaussian(counts.shape, sigma, rng)
+        noisy = counts + noise(counts.shape, sigma, rng)
         out.append(Measurement(clique, noisy.astype(np.float64), float(sigma)))
     return out

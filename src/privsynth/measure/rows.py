@@ -54,6 +54,7 @@ def noisy_counts(
     label: str | None,
     rho: float,
     what: str,
+    secure: bool = False,
 ) -> NoisyCounts:
     """Measure the label histogram (or the row count) with zCDP cost ``rho``.
 
@@ -62,7 +63,9 @@ def noisy_counts(
     """
     clique: tuple[str, ...] = (label,) if label is not None else ()
     sigma = float(np.sqrt(1.0 / (2.0 * rho)))
-    (m,) = measure_marginals(backend, [clique], sigma, ledger, rng, label=f"{what}: noisy counts")
+    (m,) = measure_marginals(
+        backend, [clique], sigma, ledger, rng, label=f"{what}: noisy counts", secure=secure
+    )
     noisy = np.asarray(m.noisy, dtype=np.float64)
     total = float(noisy.sum())
     if label is None:
@@ -88,6 +91,7 @@ def noisy_marginal_logits(
     *,
     rho: float,
     what: str,
+    secure: bool = False,
 ) -> MarginalLogits:
     """Log-frequencies of every one-hot attribute from noisy marginals (zCDP ``rho``): one-way,
     or jointly with the label for a conditional encoding (then also per class).
@@ -106,7 +110,7 @@ def noisy_marginal_logits(
     cliques = [(b.attr,) if label is None else (label, b.attr) for b in blocks]
     noun = "one-way" if label is None else f"{label}-by-attribute"
     measured = measure_marginals(
-        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy {noun} marginals"
+        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy {noun} marginals", secure=secure
     )
     for b, m in zip(blocks, measured, strict=True):
         counts = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0

@@ -65,6 +65,7 @@ def prepare(
     numeric: str,
     what: str,
     marginal_share: float = 0.0,
+    secure: bool = False,
 ) -> Prepared:
     """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, and for tables
     ``marginal_share`` for noisy marginals (one-way, or by label; 0: none), then encode."""
@@ -75,7 +76,13 @@ def prepare(
         )
     label = backend.label if conditional else None
     counts = noisy_counts(
-        backend, ledger, rng, label=label, rho=count_share * ledger.rho_budget, what=what
+        backend,
+        ledger,
+        rng,
+        label=label,
+        rho=count_share * ledger.rho_budget,
+        what=what,
+        secure=secure,
     )
     if isinstance(backend, ImageBackend):
         x, y = image_tensors(backend)
@@ -89,7 +96,13 @@ def prepare(
     logits = None
     if marginal_share > 0:
         logits = noisy_marginal_logits(
-            backend, ledger, rng, encoding, rho=marginal_share * ledger.rho_budget, what=what
+            backend,
+            ledger,
+            rng,
+            encoding,
+            rho=marginal_share * ledger.rho_budget,
+            what=what,
+            secure=secure,
         )
     data = table_tensors(backend, encoding)
     if label is not None:
@@ -268,5 +281,6 @@ class NeuralFit:
                 numeric=self.numeric,
                 what=self.name,
                 marginal_share=self.marginal_share,
+                secure=self.secure,
             )
             return self._fit_prepared(backend, prep, ledger, rng, progress)
