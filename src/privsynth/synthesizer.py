@@ -101,6 +101,33 @@ def numeric_attributes(schema: Schema) -> tuple[str, ...]:
     return tuple(c.name for c in schema.columns if not isinstance(c, CategoricalColumn))
 
 
+def open_fit_ledger(
+    gen: Any,
+    epsilon: float,
+    delta: float,
+    *,
+    n: int,
+    what: tuple[str, str],
+    source: str | Path,
+    store: BudgetStore | None,
+    dataset: str | None,
+) -> Ledger:
+    """The last check before any spend (``delta < 1/n``, ``what`` naming the records as
+    ``("rows", "a row")``), then the fit's ledger in the generator's composition."""
+    if delta >= 1.0 / n:
+        raise InputError(
+            f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} {what[0]} "
+            f"(a delta that large allows publishing {what[1]} outright)"
+        )
+    return Ledger(
+        epsilon,
+        delta,
+        store=store,
+        dataset=dataset,
+        composition=getattr(gen, "composition", "zcdp"),
+    )
+
+
 def fit_table(
     df: pd.DataFrame,
     schema: Schema,
@@ -128,18 +155,15 @@ def fit_table(
     gen = get_generator(generator, **dict(params or {}))
     df = check_columns(df, schema, source)
     table, report = Discretizer(schema).encode(df, source)
-    n = table.n_rows
-    if delta >= 1.0 / n:
-        raise InputError(
-            f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} rows "
-            "(a delta that large allows publishing a row outright)"
-        )
-    ledger = Ledger(
+    ledger = open_fit_ledger(
+        gen,
         epsilon,
         delta,
+        n=table.n_rows,
+        what=("rows", "a row"),
+        source=source,
         store=store,
         dataset=dataset,
-        composition=getattr(gen, "composition", "zcdp"),
     )
     backend = InMemoryBackend(table, label=schema.label, numeric=numeric_attributes(schema))
     model = gen.fit(backend, ledger, rng=rng, progress=progress)

@@ -27,6 +27,7 @@ from privsynth.images.data import ImageData
 from privsynth.models.release import read_release, save_release
 from privsynth.models.store import MANIFEST
 from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
+from privsynth.synthesizer import open_fit_ledger
 
 if TYPE_CHECKING:
     from privsynth.synthesizer import Synthesizer
@@ -228,19 +229,17 @@ def fit_images(
             f"{source}: images are {shape[0]}x{shape[1]}; the image generators need "
             f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}"
         )
-    if delta >= 1.0 / n:
-        raise InputError(
-            f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} images "
-            "(a delta that large allows publishing an image outright)"
-        )
-    backend = ImageBackend(data.images, data.labels, data.n_classes)
-    ledger = Ledger(
+    ledger = open_fit_ledger(
+        gen,
         epsilon,
         delta,
+        n=n,
+        what=("images", "an image"),
+        source=source,
         store=store,
         dataset=dataset,
-        composition=getattr(gen, "composition", "zcdp"),
     )
+    backend = ImageBackend(data.images, data.labels, data.n_classes)
     model = gen.fit(backend, ledger, rng=rng, progress=progress)
     return ImageSynthesizer(
         generator, gen.config(), ledger, model, int(data.n_classes), (shape[0], shape[1])

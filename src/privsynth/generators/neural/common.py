@@ -262,6 +262,17 @@ class NeuralFit:
     ``_fit_prepared(backend, prep, ledger, rng, progress)``.
     """
 
+    def _check_training(self) -> None:
+        """:func:`check_training` on this generator's DP-SGD schedule (call in __post_init__)."""
+        check_training(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_grad_norm=self.max_grad_norm,
+            count_share=self.count_share,
+            numeric=self.numeric,
+            marginal_share=self.marginal_share,
+        )
+
     def fit(
         self,
         backend,  # noqa: ANN001

@@ -34,7 +34,6 @@ from privsynth.generators.neural.common import (
     EpochReporter,
     NeuralFit,
     Prepared,
-    check_training,
     gumbel,
     init_output_layer,
     one_hot,
@@ -131,14 +130,7 @@ class DPCVAE(NeuralFit):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.beta <= 0 or self.image_noise <= 0 or self.lr <= 0:
             raise ValueError("beta, image_noise and lr must be positive")
-        check_training(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            max_grad_norm=self.max_grad_norm,
-            count_share=self.count_share,
-            numeric=self.numeric,
-            marginal_share=self.marginal_share,
-        )
+        self._check_training()
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""

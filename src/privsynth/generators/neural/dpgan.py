@@ -29,7 +29,6 @@ from torch.nn import functional as F
 from privsynth.generators.neural.common import (
     EpochReporter,
     NeuralFit,
-    check_training,
     fake_labels,
     gumbel,
     init_output_layer,
@@ -69,14 +68,7 @@ class DPGAN(NeuralFit):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        check_training(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            max_grad_norm=self.max_grad_norm,
-            count_share=self.count_share,
-            numeric=self.numeric,
-            marginal_share=self.marginal_share,
-        )
+        self._check_training()
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""
