@@ -58,6 +58,7 @@ FAST_NEURAL: dict[str, dict] = {
     "dpcvae": {"epochs": 2, "batch_size": 128},
     "dpvae-mixture": {"epochs": 2, "batch_size": 128},
     "pategan": {},
+    "dpflow": {"epochs": 2, "batch_size": 128, "hidden": [32], "made_hidden": [64], "layers": 2},
 }
 
 

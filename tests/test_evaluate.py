@@ -59,7 +59,15 @@ def test_result_is_labelled_and_json_able(identical) -> None:
     data = identical.to_dict()
     assert data["privacy"] == PRIVACY and "not private" in PRIVACY
     assert data["sampling"].startswith("none")
-    for section in ("marginals", "columns", "correlations", "efficacy"):
+    for section in (
+        "marginals",
+        "columns",
+        "correlations",
+        "efficacy",
+        "wasserstein",
+        "detection",
+        "label_accuracy",
+    ):
         assert data[section]["note"], section
     json.dumps(data, allow_nan=False)
     full = identical.to_dict(full=True)
@@ -69,7 +77,7 @@ def test_result_is_labelled_and_json_able(identical) -> None:
 def test_renderings(identical) -> None:
     text = identical.to_table()
     assert PRIVACY in text
-    for title in ("Marginal fidelity", "Columns", "Pairwise association", "efficacy"):
+    for title in ("Marginal fidelity", "Columns", "Pairwise association", "Detection", "efficacy"):
         assert title in text
     console = Console(record=True, width=160)
     console.print(identical.to_rich())
@@ -315,3 +323,59 @@ def test_datetime_and_continuous_columns_typed_and_text() -> None:
     assert result.to_dict()["correlations"]["pearson"]["mean_abs_diff"] == pytest.approx(
         0.0, abs=1e-9
     )
+
+
+def test_identical_tables_are_undetectable_and_lose_no_accuracy(identical) -> None:
+    data = identical.to_dict()
+    assert data["wasserstein"]["mean_wasserstein"] == 0.0
+    # A copy cannot be detected; each held-out row's twin sits in the training folds with the
+    # other class, so the AUC even falls below chance, which the detection score counts as 0.5.
+    assert data["detection"]["roc_auc"] < 0.5
+    assert data["detection"]["detection_score"] == 1.0
+    eff = data["efficacy"]
+    p1 = eff["matrix"]["train_real"]["test_real"]["accuracy"]
+    p2 = eff["matrix"]["train_synthetic"]["test_real"]["accuracy"]
+    assert eff["accuracy_loss"] == pytest.approx(p1 - p2)
+    for m in METRICS:
+        real = eff["matrix"]["train_real"]["test_real"][m]
+        synth = eff["matrix"]["train_synthetic"]["test_real"][m]
+        assert eff["deltas_tested_on_real"][m] == pytest.approx(synth - real), m
+    assert "skipped" in data["label_accuracy"]  # Adult declares no toy modes
+
+
+def test_attacks_with_the_release_as_shadow(splits, adult_schema) -> None:
+    from privsynth.evaluate.shadow import release_shadow
+    from privsynth.synthesizer import fit_table
+
+    real, test = splits["real"].iloc[:2000], splits["test"].iloc[:1000]
+    synth_model, _ = fit_table(
+        real,
+        adult_schema,
+        generator="independent",
+        epsilon=1.0,
+        delta=1e-9,
+        rng=np.random.default_rng(0),
+    )
+    synth = synth_model.sample(2000, rng=np.random.default_rng(1))
+    result = evaluate(
+        real,
+        synth,
+        adult_schema,
+        test=test,
+        seed=0,
+        attacks=True,
+        shadow=release_shadow(synth_model),
+    )
+    attacks = result.to_dict()["attacks"]
+    assert set(attacks["attacks"]) == {
+        "classifier",
+        "density_ratio",
+        "shadow_model",
+        "attribute_inference",
+        "distance_to_closest_record",
+    }
+    # An independent-marginals release at epsilon 1 carries no row-level signal: every AUC
+    # interval reaches down to chance (the intervals are 95% bootstrap intervals).
+    for name, a in attacks["attacks"].items():
+        assert a["auc_ci"][0] <= 0.5 + 0.02, name
+    assert "Privacy attacks" in result.to_table()

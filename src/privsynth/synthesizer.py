@@ -48,10 +48,12 @@ class Synthesizer:
         *,
         rng: np.random.Generator,
         where: Mapping[str, Sequence[str]] | None = None,
+        rules: bool = True,
     ) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the model's noisy row-count estimate).
 
         ``where`` maps categorical columns to allowed values; the model conditions on it exactly.
+        Every row respects the schema's rules (``rules=False`` gives the model's raw draws).
         """
         if n is None:
             n = max(1, round(float(self.model.estimated_total())))
@@ -61,8 +63,34 @@ class Synthesizer:
         code_where = None
         if where:
             code_where = {col: disc.codes_for(col, list(vals)) for col, vals in where.items()}
+        if rules and self.schema.rules:
+            return self._sample_with_rules(int(n), rng, where or {}, code_where)
+        if hasattr(self.model, "sample_values"):  # models that draw real numbers (dpflow)
+            codes, values = self.model.sample_values(int(n), rng=rng, where=code_where)
+            return disc.decode(codes, rng, values=values)
         codes = self.model.sample(int(n), rng=rng, where=code_where)
         return disc.decode(codes, rng)
+
+    def _sample_with_rules(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        where: Mapping[str, Sequence[str]],
+        code_where: dict[str, list[int]] | None,
+    ) -> pd.DataFrame:
+        """Rows that respect the schema's rules (:mod:`privsynth.enforce`); post-processing."""
+        from privsynth.enforce import RuleChecker, sample_respecting
+        from privsynth.transforms.constraints import check_where
+
+        checker = RuleChecker(self.schema)
+        if code_where:
+            shown = " ".join(f"{c}={','.join(v)}" for c, v in where.items())
+            check_where(checker.constraints, code_where, shown)
+
+        def draw(m: int) -> pd.DataFrame:
+            return self.sample(m, rng=rng, where=where, rules=False)
+
+        return sample_respecting(draw, n, checker, rng)
 
     def save(self, path: str | Path) -> None:
         """Write the model folder (manifest + arrays; no pickle, no training rows)."""
@@ -94,6 +122,14 @@ class Synthesizer:
         if model.domain != Discretizer(schema).domain:
             raise ModelFileError(f"{where}: model domain does not match its schema")
         return cls(schema, gen["name"], gen.get("config", {}), ledger, model)
+
+
+def structural_zeros(schema: Schema, disc: Discretizer) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """The schema's rules as (attributes, allowed codes) tables: public, so free. Graphical
+    generators give the forbidden cells probability zero; sampling enforces the rest."""
+    from privsynth.transforms.constraints import compile_rules
+
+    return [(c.attrs, c.allowed) for c in compile_rules(schema, disc) if not c.allowed.all()]
 
 
 def numeric_attributes(schema: Schema) -> tuple[str, ...]:
@@ -145,7 +181,8 @@ def fit_table(
     """Fit ``generator`` on a string-valued table under an (epsilon, delta) budget.
 
     Every check on the input happens before any privacy cost: column match, value parsing,
-    budget validity, delta < 1/n, generator name and parameters. The ``delta < 1/n`` check reads
+    the schema's rules (compiled to structural zeros for graphical generators), budget
+    validity, delta < 1/n, generator name and parameters. The ``delta < 1/n`` check reads
     the row count without noise; it only refuses (never changes a release), and we accept that
     one bit about n leaks to whoever sees the refusal (the data owner).
     """
@@ -154,7 +191,9 @@ def fit_table(
     validate_budget(epsilon, delta)
     gen = get_generator(generator, **dict(params or {}))
     df = check_columns(df, schema, source)
-    table, report = Discretizer(schema).encode(df, source)
+    disc = Discretizer(schema)
+    zeros = structural_zeros(schema, disc)
+    table, report = disc.encode(df, source)
     ledger = open_fit_ledger(
         gen,
         epsilon,
@@ -166,5 +205,16 @@ def fit_table(
         dataset=dataset,
     )
     backend = InMemoryBackend(table, label=schema.label, numeric=numeric_attributes(schema))
-    model = gen.fit(backend, ledger, rng=rng, progress=progress)
+    if getattr(gen, "uses_values", False):  # generators that model numbers as real values
+        backend = InMemoryBackend(
+            table,
+            label=schema.label,
+            numeric=numeric_attributes(schema),
+            values=disc.numeric_values(df),
+            scales=disc.numeric_scales(),
+        )
+    if zeros and getattr(gen, "structural_zeros", False):
+        model = gen.fit(backend, ledger, rng=rng, progress=progress, zeros=zeros)
+    else:
+        model = gen.fit(backend, ledger, rng=rng, progress=progress)
     return Synthesizer(schema, generator, gen.config(), ledger, model), report

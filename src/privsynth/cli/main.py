@@ -1,4 +1,4 @@
-"""``privsynth`` commands: fit, sample, evaluate, schema infer, budget, demo."""
+"""``privsynth`` commands: fit, sample, evaluate, report, audit, schema infer, budget, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from privsynth.cli.audit import audit_command
 from privsynth.cli.common import (
     errors_as_exit,
     make_rng,
@@ -17,6 +18,8 @@ from privsynth.cli.common import (
     progress_bar,
     write_atomic,
 )
+from privsynth.cli.report import report_command
+from privsynth.cli.rules import rules_app
 
 app = typer.Typer(
     help="Differentially private synthetic data with an honest privacy ledger.",
@@ -30,6 +33,9 @@ budget_app = typer.Typer(
 )
 app.add_typer(schema_app, name="schema")
 app.add_typer(budget_app, name="budget")
+app.command("audit")(audit_command)
+app.command("report")(report_command)
+app.add_typer(rules_app, name="rules")
 
 Seed = Annotated[
     int | None,
@@ -302,6 +308,20 @@ def evaluate(
     ] = 0,
     delimiter: Delimiter = ",",
     classes: Classes = None,
+    attacks: Annotated[
+        bool | None,
+        typer.Option(
+            "--attacks/--no-attacks",
+            help="Run the privacy attacks (tables; default: on when --test is given, whose rows "
+            "are then the non-members: REAL must be exactly the rows the model was fitted on).",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", help="Model folder of the release: adds the shadow-model attack (tables)."
+        ),
+    ] = None,
 ) -> None:
     """Compare synthetic data with the real data (results are NOT private)."""
     from privsynth.cli.images import evaluate_image_files, is_image_file
@@ -336,9 +356,22 @@ def evaluate(
         real_df = check_columns(read_table(real, delimiter=delimiter), sch, real)
         synth_df = check_columns(read_table(synthetic, delimiter=delimiter), sch, synthetic)
         test_df = check_columns(read_table(test, delimiter=delimiter), sch, test) if test else None
+        run_attacks = test is not None if attacks is None else attacks
+        if run_attacks and test is None:
+            raise InputError(f"{real}: --attacks needs --test (a real holdout: the non-members)")
+        from privsynth.cli.report import table_shadow
+
+        shadow = table_shadow(model) if run_attacks else None
         with progress_bar() as progress:
             result = run_evaluation(
-                real_df, synth_df, sch, test=test_df, seed=seed, progress=progress
+                real_df,
+                synth_df,
+                sch,
+                test=test_df,
+                seed=seed,
+                progress=progress,
+                attacks=run_attacks,
+                shadow=shadow,
             )
         if output:
             text = json.dumps(result.to_dict(), indent=2)

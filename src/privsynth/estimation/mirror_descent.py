@@ -6,6 +6,11 @@ is a gradient step on the log-potentials; the marginals come from exact junction
 The step size starts at ``2 / (L * total)`` and adapts by an Armijo test on the (noisy, public)
 loss, so the number of iterations is fixed in advance and nothing here reads private data.
 
+Structural zeros (cells that declared rules forbid) are cliques of the model with a fixed log-
+potential of minus infinity on their forbidden cells. They are folded into the log-potentials
+before the first step; a gradient step adds finite numbers, so the zeros stay exact and every
+marginal of the model, and every sample, gives those cells probability zero.
+
 This is written against numpy rather than a JIT compiler: adaptive mechanisms change the model
 structure every round, and recompiling per structure costs more than it saves at these sizes.
 """
@@ -41,19 +46,22 @@ def mirror_descent(
     total: float | None = None,
     warm_start: MarkovModel | None = None,
     callback: Callable[[int], None] | None = None,
+    zeros: Sequence[tuple[tuple[str, ...], np.ndarray]] = (),
 ) -> MarkovModel:
     """Estimate a model from observations in ``iters`` mirror-descent steps.
 
     ``total`` defaults to the inverse-variance estimate from the observations' sums.
     ``warm_start`` seeds the log-potentials from a previous model whose cliques each fit in a
-    clique of the new one.
+    clique of the new one. ``zeros`` are ``(attributes, allowed)`` pairs: boolean tables over
+    attributes in domain order whose False cells get probability zero.
     """
     if total is None:
         total = estimate_total(observations)
     sizes = domain.sizes
     attrs = domain.attributes
     obs_idx = [canonical(attrs.index(a) for a in o.clique) for o in observations]
-    cliques = _maximal(obs_idx)
+    zero_idx = [canonical(attrs.index(a) for a in z) for z, _ in zeros]
+    cliques = _maximal(obs_idx + zero_idx)
     tree = build_junction_tree(sizes, cliques)
     home_of = {c: tree.containing(c) for c in cliques}
 
@@ -79,6 +87,9 @@ def mirror_descent(
         for name, values in warm_start.potentials.items():
             c = canonical(attrs.index(a) for a in name)
             theta[holder(c)] = theta[holder(c)] + expand(values, c, holder(c), sizes)
+    for c, (_, allowed) in zip(zero_idx, zeros, strict=True):
+        forbidden = np.where(np.asarray(allowed, dtype=bool), 0.0, -np.inf)
+        theta[holder(c)] = theta[holder(c)] + expand(forbidden, c, holder(c), sizes)
 
     def marginals(th: dict[Attrs, np.ndarray]) -> dict[Attrs, np.ndarray]:
         cal = calibrate(tree, list(th.items()))

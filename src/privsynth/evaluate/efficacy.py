@@ -102,6 +102,25 @@ class Efficacy:
             "features": dict(self.features),
             "splits": dict(self.splits),
             "matrix": matrix,
+            **self.losses(),
+        }
+
+    def losses(self) -> dict[str, Any]:
+        """The research's accuracy loss and the efficacy deltas, on the real test rows.
+
+        ``accuracy_loss`` is p1 - p2: accuracy trained on real minus trained on synthetic,
+        both tested on real. ``deltas`` are synthetic-trained minus real-trained for every
+        metric (negative = synthetic data is worse), None where either side is undefined.
+        """
+        real, synth = self.cell("real", "real"), self.cell("synthetic", "real")
+        deltas: dict[str, float | None] = {}
+        for m in METRICS:
+            a, b = real.metrics.get(m), synth.metrics.get(m)
+            deltas[m] = None if a is None or b is None else float(b - a)
+        acc = deltas["accuracy"]
+        return {
+            "accuracy_loss": None if acc is None else 0.0 - acc,
+            "deltas_tested_on_real": deltas,
         }
 
 

@@ -23,6 +23,7 @@ REGISTRY: dict[str, type | str] = {}
 MODEL_TYPES: dict[str, type | str] = {
     GraphicalModel.model_type: GraphicalModel,
     "neural": "privsynth.generators.neural.model:NeuralModel",
+    "flow": "privsynth.generators.neural.flow_model:FlowModel",
 }
 
 
@@ -57,6 +58,7 @@ for _name, _path in {
     "dpcvae": "privsynth.generators.neural.dpcvae:DPCVAE",
     "dpvae-mixture": "privsynth.generators.neural.mixture:DPVAEMixture",
     "pategan": "privsynth.generators.neural.pategan:PATEGAN",
+    "dpflow": "privsynth.generators.neural.dpflow:DPFlow",
 }.items():
     register(_name, _path)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from privsynth.errors import InputError
 from privsynth.estimation import GraphicalModel, Observation, mirror_descent, model_size_mb
-from privsynth.generators.base import Progress, remaining_budget, report, spendable
+from privsynth.generators.base import Progress, Zeros, remaining_budget, report, spendable
 from privsynth.marginals.counting import CountingBackend
 from privsynth.measure.marginals import measure_marginals
 from privsynth.measure.select import select_exponential
@@ -56,6 +56,7 @@ class AIM:
     round_iters: int = 100
     final_iters: int = 1000
     name: ClassVar[str] = "aim"
+    structural_zeros: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.workload is not None:
@@ -103,8 +104,10 @@ class AIM:
         *,
         rng: np.random.Generator,
         progress: Progress | None = None,
+        zeros: Zeros = (),
     ) -> GraphicalModel:
-        """Initialise on one-way marginals, then select-measure-estimate until the budget is spent."""
+        """Initialise on one-way marginals, then select-measure-estimate until the budget is
+        spent; every estimate keeps ``zeros`` (cells with probability zero)."""
         domain = backend.domain
         attrs = domain.attributes
         candidates = workload_candidates(self._workload(attrs))
@@ -119,7 +122,7 @@ class AIM:
             backend, [(a,) for a in attrs], sigma, ledger, rng, label="aim: one-way marginals"
         )
         observations = [Observation.from_measurement(m, domain) for m in ones]
-        model = mirror_descent(domain, observations, iters=self.round_iters)
+        model = mirror_descent(domain, observations, iters=self.round_iters, zeros=zeros)
 
         t = 0
         final = False
@@ -160,7 +163,9 @@ class AIM:
             )
             observations.append(Observation.from_measurement(measured, domain))
             before = estimates[pool.index(chosen)]
-            model = mirror_descent(domain, observations, iters=self.round_iters, warm_start=model)
+            model = mirror_descent(
+                domain, observations, iters=self.round_iters, warm_start=model, zeros=zeros
+            )
             report(
                 progress,
                 f"round {t}: measured {', '.join(chosen)}",
@@ -170,7 +175,9 @@ class AIM:
                 sigma /= 2
                 epsilon *= 2
         report(progress, "final estimation", 0.99)
-        model = mirror_descent(domain, observations, iters=self.final_iters, warm_start=model)
+        model = mirror_descent(
+            domain, observations, iters=self.final_iters, warm_start=model, zeros=zeros
+        )
         report(progress, "done", 1.0)
         return GraphicalModel(model)
 

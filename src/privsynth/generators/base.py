@@ -19,6 +19,9 @@ from privsynth.marginals.counting import CountingBackend
 from privsynth.privacy.ledger import Ledger
 
 Progress = Callable[[str, float], None]
+# Structural zeros for graphical generators: (attributes in domain order, boolean "allowed"
+# table over their codes); False cells must get probability zero in the fitted model.
+Zeros = Sequence[tuple[tuple[str, ...], np.ndarray]]
 
 # Spending exactly the remaining budget would leave round-off able to push rho_spent a few ulps
 # over the budget; shaving this relative margin keeps rho_spent <= rho_budget exactly.

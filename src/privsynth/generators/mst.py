@@ -24,7 +24,14 @@ from privsynth.estimation import (
     estimate_total,
     mirror_descent,
 )
-from privsynth.generators.base import Progress, gaussian_sigma, remaining_budget, report, spendable
+from privsynth.generators.base import (
+    Progress,
+    Zeros,
+    gaussian_sigma,
+    remaining_budget,
+    report,
+    spendable,
+)
 from privsynth.generators.independent import project_to_simplex
 from privsynth.marginals.counting import CountingBackend
 from privsynth.measure.marginals import measure_marginals
@@ -44,12 +51,14 @@ class MST:
     rho = 0.1 (about epsilon 3 at delta 1e-9), where the noisy optimum is reached early and more
     steps only fit noise, and 3000 above it, where the optimum is sharper. The threshold was set
     on the public adult benchmark (bench/results/marginal.md), not on any user's data.
-    ``compress`` merges codes whose noisy count is below ``3 sigma`` (as published).
+    ``compress`` merges codes whose noisy count is below ``3 sigma`` (as published), except in
+    columns named by structural zeros, whose codes the zeros address one by one.
     """
 
     iters: int | None = None
     compress: bool = True
     name: ClassVar[str] = "mst"
+    structural_zeros: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.iters is not None and (
@@ -68,8 +77,10 @@ class MST:
         *,
         rng: np.random.Generator,
         progress: Progress | None = None,
+        zeros: Zeros = (),
     ) -> GraphicalModel:
-        """Measure one-way marginals, select a tree, measure it, estimate."""
+        """Measure one-way marginals, select a tree, measure it, estimate (``zeros``: cells
+        the model must give probability zero)."""
         domain = backend.domain
         d = len(domain)
         rho = remaining_budget(ledger, "mst")
@@ -82,7 +93,8 @@ class MST:
         full = [Observation.from_measurement(m, domain) for m in ones]
         compression = Compression(domain)
         if self.compress:
-            noisy = {o.clique[0]: o.values for o in full}
+            ruled = {a for attrs, _ in zeros for a in attrs}
+            noisy = {o.clique[0]: o.values for o in full if o.clique[0] not in ruled}
             compression = Compression.from_noisy_counts(
                 domain, noisy, dict.fromkeys(domain, 3 * sigma1)
             )
@@ -106,7 +118,9 @@ class MST:
             if t % 100 == 0:
                 report(progress, "estimating the graphical model", 0.7 + 0.3 * t / iters)
 
-        markov = mirror_descent(small, observations, iters=iters, total=total, callback=tick)
+        markov = mirror_descent(
+            small, observations, iters=iters, total=total, callback=tick, zeros=zeros
+        )
         report(progress, "done", 1.0)
         return GraphicalModel(markov, compression)
 

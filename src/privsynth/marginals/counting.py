@@ -67,12 +67,40 @@ def contingency(codes: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray
     return np.bincount(flat, minlength=int(np.prod(shape))).astype(np.int64).reshape(shape)
 
 
+@dataclass(frozen=True)
+class NumericScale:
+    """Public facts about a numeric column, from the schema: declared bounds, bin edges
+    (``len(edges) - 1`` bins, codes as :class:`~privsynth.transforms.discretize.Discretizer`
+    assigns them), whether values are integers, whether the column is nullable."""
+
+    lower: float
+    upper: float
+    edges: tuple[float, ...]
+    integer: bool
+    nullable: bool
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """Bin codes of ``values`` (NaN: the missing code), as the discretizer assigns them."""
+        edges = np.asarray(self.edges, dtype=float)
+        n_bins = len(edges) - 1
+        v = np.asarray(values, dtype=float)
+        missing = np.isnan(v)
+        inside = np.clip(np.where(missing, self.lower, v), self.lower, self.upper)
+        out = np.clip(np.searchsorted(edges, inside, side="right") - 1, 0, n_bins - 1)
+        return np.where(missing, n_bins, out).astype(np.int64)
+
+
 class InMemoryBackend:
     """Counts an :class:`EncodedTable` held in memory with numpy.
 
     ``label`` and ``numeric`` are public metadata from the schema (the label column, and the
     attributes whose codes are ordered bins of a number) that neural generators encode by.
     :meth:`rows` hands the codes themselves to :mod:`privsynth.measure` (DP-SGD), nobody else.
+
+    ``values`` optionally holds the parsed numbers of numeric columns (clipped to the declared
+    bounds, NaN where missing) and ``scales`` their public :class:`NumericScale`, for generators
+    that model numbers as real values; :meth:`numeric_values` hands them to
+    :mod:`privsynth.measure` only, like :meth:`rows`.
     """
 
     def __init__(
@@ -81,15 +109,34 @@ class InMemoryBackend:
         *,
         label: str | None = None,
         numeric: Sequence[str] = (),
+        values: Mapping[str, np.ndarray] | None = None,
+        scales: Mapping[str, NumericScale] | None = None,
     ) -> None:
         self.domain = table.domain
         self.label = label
         self.numeric = tuple(numeric)
         self._table = table
+        values = dict(values or {})
+        self.scales: dict[str, NumericScale] = dict(scales or {})
+        if set(values) - set(self.scales) or set(values) - set(self.domain.attributes):
+            raise ValueError("values need a public scale and a column of the domain each")
+        for a, v in values.items():
+            if len(v) != table.n_rows:
+                raise ValueError(f"values of {a!r}: {len(v)} rows, the table has {table.n_rows}")
+        self._values = values
+
+    @property
+    def valued(self) -> tuple[str, ...]:
+        """Numeric columns whose real values (not only codes) are held, in domain order."""
+        return tuple(a for a in self.domain.attributes if a in self._values)
 
     def rows(self) -> EncodedTable:
         """The private codes (for DP-SGD in :mod:`privsynth.measure` only)."""
         return self._table
+
+    def numeric_values(self) -> Mapping[str, np.ndarray]:
+        """The private numbers (for :mod:`privsynth.measure` only)."""
+        return self._values
 
     def count(self, attrs: Sequence[str]) -> np.ndarray:
         """Exact contingency table over ``attrs``."""

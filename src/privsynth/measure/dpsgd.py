@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,11 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from privsynth.errors import BudgetExceeded, PrivacyError
-from privsynth.privacy.events import SubsampledGaussianEvent, SubsampledLaplaceEvent
+from privsynth.privacy.events import (
+    PrivacyEvent,
+    SubsampledGaussianEvent,
+    SubsampledLaplaceEvent,
+)
 from privsynth.privacy.ledger import Ledger
 
 # A noise scale is found by bisection to this relative precision, from below the budget.
@@ -240,6 +246,26 @@ class PrivateGradient:
         return StepReport(self.step_count, self.steps)
 
 
+# The auditor's white-box view: every engine as it is opened (after its charge).
+_OBSERVER: ContextVar[Callable[[PrivateGradient, PrivacyEvent], None] | None] = ContextVar(
+    "dpsgd_observer", default=None
+)
+
+
+@contextmanager
+def observe_engines(observer: Callable[[PrivateGradient, PrivacyEvent], None]) -> Iterator[None]:
+    """Hand every engine opened inside the block, with its ledger event, to ``observer``.
+
+    For privacy audits (:mod:`privsynth.audit.dpsgd`), which rerun the same mechanism (sample
+    rate, steps, clipping, noise) on canaries; the observer may raise to stop the fit there.
+    """
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
+
+
 def open_dpsgd(
     ledger: Ledger,
     data: Sequence[torch.Tensor],
@@ -288,7 +314,7 @@ def open_dpsgd(
     else:
         raise ValueError(f"dp-sgd: noise must be 'gaussian' or 'laplace', got {noise!r}")
     ledger.spend(event, label=label)
-    return PrivateGradient(
+    engine = PrivateGradient(
         data,
         sample_rate=sample_rate,
         steps=steps,
@@ -300,3 +326,7 @@ def open_dpsgd(
         secure=secure,
         chunk=chunk,
     )
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer(engine, event)
+    return engine

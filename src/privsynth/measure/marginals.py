@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +36,26 @@ class Measurement:
         )
 
 
+# The auditor's white-box view: each released noisy marginal, as it leaves the mechanism.
+_OBSERVER: ContextVar[Callable[[Measurement], None] | None] = ContextVar(
+    "measurement_observer", default=None
+)
+
+
+@contextmanager
+def observe_measurements(observer: Callable[[Measurement], None]) -> Iterator[None]:
+    """Hand every :class:`Measurement` released inside the block to ``observer``.
+
+    For white-box privacy audits (:mod:`privsynth.audit`): the observer sees the noisy
+    answers after the noise is drawn, which are DP outputs, never an exact count.
+    """
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
+
+
 def measure_marginals(
     backend: CountingBackend,
     cliques: Sequence[Sequence[str]],
@@ -60,4 +82,8 @@ def measure_marginals(
         counts = backend.count(clique).ravel()
         noisy = counts + noise(counts.shape, sigma, rng)
         out.append(Measurement(clique, noisy.astype(np.float64), float(sigma)))
+    observer = _OBSERVER.get()
+    if observer is not None:
+        for measurement in out:
+            observer(measurement)
     return out

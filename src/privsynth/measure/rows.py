@@ -7,6 +7,7 @@ whose outputs are charged. Encodings are public (:mod:`privsynth.transforms.neur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,40 @@ def table_tensors(backend, encoding: NeuralEncoding) -> tuple[torch.Tensor, ...]
     if encoding.label is None:
         return (x,)
     return x, torch.from_numpy(np.asarray(table.codes[encoding.label], dtype=np.int64))
+
+
+def code_tensors(backend, attrs: Sequence[str]) -> torch.Tensor:  # noqa: ANN001
+    """Private codes of ``attrs`` as int64 ``(n, len(attrs))`` for DP-SGD."""
+    codes = backend.rows().codes
+    n = backend.rows().n_rows
+    cols = [np.asarray(codes[a], dtype=np.int64) for a in attrs]
+    return torch.from_numpy(np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64))
+
+
+def value_tensors(
+    backend,  # noqa: ANN001
+    columns: Sequence[str],
+    loc: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Private numbers of ``columns`` as float32 ``(n, d)`` for DP-SGD, and a 0/1 mask of the
+    present cells (missing cells hold 0).
+
+    Each number is clipped to its column's declared (public) bounds, then standardised as
+    ``(value - loc) / scale``; ``loc`` and ``scale`` must be public (declared, or computed from
+    charged noisy measurements), never statistics of the rows themselves.
+    """
+    values = backend.numeric_values()
+    n = backend.rows().n_rows
+    x = np.zeros((n, len(columns)), dtype=np.float64)
+    present = np.zeros((n, len(columns)), dtype=np.float32)
+    for j, a in enumerate(columns):
+        s = backend.scales[a]
+        v = np.asarray(values[a], dtype=np.float64)
+        ok = ~np.isnan(v)
+        x[ok, j] = (np.clip(v[ok], s.lower, s.upper) - loc[j]) / scale[j]
+        present[ok, j] = 1.0
+    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(present)
 
 
 def image_tensors(backend) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

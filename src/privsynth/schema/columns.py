@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from privsynth.errors import SchemaError
+
+if TYPE_CHECKING:
+    from privsynth.schema.rules import Rule
 
 OTHER = "__other__"
 
@@ -141,13 +144,15 @@ Column = CategoricalColumn | NumericColumn | DatetimeColumn
 
 @dataclass(frozen=True)
 class Schema:
-    """Ordered public column declarations, an optional label column, and missing-value markers."""
+    """Ordered public column declarations, an optional label column, missing-value markers,
+    and rules every generated row must respect (:mod:`privsynth.schema.rules`)."""
 
     columns: tuple[Column, ...]
     label: str | None = None
     missing_values: tuple[str, ...] = ("",)
     name: str | None = None
     provenance: dict | None = None
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -160,6 +165,10 @@ class Schema:
             seen.add(n)
         if self.label is not None and self.label not in seen:
             raise SchemaError(f"label column {self.label!r} is not declared in the schema")
+        for rule in self.rules:
+            unknown = [a for a in rule.attributes if a not in seen]
+            if unknown:
+                raise SchemaError(f"rule {rule.text()!r}: unknown column {unknown[0]!r}")
 
     @property
     def names(self) -> tuple[str, ...]:

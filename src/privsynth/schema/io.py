@@ -16,6 +16,7 @@ from privsynth.schema.columns import (
     NumericColumn,
     Schema,
 )
+from privsynth.schema.rules import rule_to_spec, rules_from_list
 
 _COMMON = {"name", "type", "nullable"}
 _ALLOWED = {
@@ -89,6 +90,7 @@ def schema_from_dict(data: Any, where: str = "schema") -> Schema:
     if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
         raise SchemaError(f"{where}: expected a mapping with a 'columns' list")
     columns = tuple(_column_from_dict(c, where) for c in data["columns"])
+    rules = rules_from_list(data.get("rules"), columns, where)
     missing = data.get("missing_values", [""])
     try:
         return Schema(
@@ -97,6 +99,7 @@ def schema_from_dict(data: Any, where: str = "schema") -> Schema:
             missing_values=tuple(str(m) for m in missing),
             name=data.get("name"),
             provenance=data.get("provenance"),
+            rules=rules,
         )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None
@@ -131,6 +134,8 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
         out["label"] = schema.label
     out["missing_values"] = list(schema.missing_values)
     out["columns"] = [_column_to_dict(c) for c in schema.columns]
+    if schema.rules:
+        out["rules"] = [rule_to_spec(r) for r in schema.rules]
     if schema.provenance:
         out["provenance"] = schema.provenance
     return out

@@ -9,7 +9,7 @@ data owner only and never stored in a model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from privsynth.domain import Domain
 from privsynth.errors import InputError
-from privsynth.marginals.counting import EncodedTable
+from privsynth.marginals.counting import EncodedTable, NumericScale
 from privsynth.schema.columns import (
     CategoricalColumn,
     Column,
@@ -119,14 +119,7 @@ class Discretizer:
         self, col: Column, raw: pd.Series, source: str | Path, report: EncodeReport
     ) -> np.ndarray:
         num = _as_numeric(col)
-        if isinstance(col, DatetimeColumn):
-            parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-            bad = parsed.isna().to_numpy()
-            values = _seconds(parsed)
-        else:
-            parsed = pd.to_numeric(raw, errors="coerce")
-            bad = parsed.isna().to_numpy()
-            values = parsed.to_numpy(dtype=float, na_value=0.0)
+        values, bad = _parse(col, raw)
         if bad.any():
             value = raw.iloc[int(np.flatnonzero(bad)[0])]
             raise InputError(
@@ -147,6 +140,33 @@ class Discretizer:
         n_bins = len(edges) - 1
         return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, n_bins - 1)
 
+    def numeric_scales(self) -> dict[str, NumericScale]:
+        """Public bounds, bin edges and type of every numeric (and datetime) column."""
+        out = {}
+        for col in self.schema.columns:
+            num = _as_numeric(col)
+            if num is not None:
+                edges = tuple(float(e) for e in num.bin_edges())
+                integer = num.kind == "integer"
+                out[col.name] = NumericScale(num.lower, num.upper, edges, integer, col.nullable)
+        return out
+
+    def numeric_values(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Parsed numbers of the numeric columns of a table that :meth:`encode` accepted,
+        clipped to the declared bounds (datetimes in epoch seconds), NaN where missing."""
+        out = {}
+        for col in self.schema.columns:
+            num = _as_numeric(col)
+            if num is None:
+                continue
+            raw = df[col.name]
+            missing = raw.isna().to_numpy() | raw.isin(self.schema.missing_values).to_numpy()
+            values = np.full(len(raw), np.nan)
+            parsed, _ = _parse(col, raw[~missing])
+            values[~missing] = np.clip(parsed, num.lower, num.upper)
+            out[col.name] = values
+        return out
+
     def codes_for(self, name: str, values: Sequence[str]) -> list[int]:
         """Codes of categorical ``values`` of column ``name`` (for ``where`` conditions)."""
         if name not in self.schema.names:
@@ -166,8 +186,16 @@ class Discretizer:
                 raise InputError(f"--where: column {name!r}: value {v!r} is not a declared value")
         return out
 
-    def decode(self, codes: dict[str, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
-        """Codes back to typed values; numbers uniform within their bin."""
+    def decode(
+        self,
+        codes: dict[str, np.ndarray],
+        rng: np.random.Generator,
+        values: Mapping[str, np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """Codes back to typed values; numbers uniform within their bin, or, for the numeric
+        columns in ``values`` (a model's own real values), those values (clipped to the
+        declared bounds, integers rounded; missing where the code says so)."""
+        values = values or {}
         data = {}
         for col in self.schema.columns:
             c = np.asarray(codes[col.name], dtype=np.int64)
@@ -184,7 +212,9 @@ class Discretizer:
             edges = num.bin_edges()
             safe = np.where(missing, 0, c)
             lo, hi = edges[safe], edges[safe + 1]
-            if num.kind == "integer":
+            if col.name in values:
+                series = _given(num, values[col.name], missing)
+            elif num.kind == "integer":
                 lo_i = np.maximum(np.ceil(lo), num.lower)
                 hi_i = np.minimum(
                     np.where(hi == edges[-1], np.floor(hi), np.ceil(hi) - 1), num.upper
@@ -201,6 +231,27 @@ class Discretizer:
                 series = pd.to_datetime(series.astype("float64"), unit="s")
             data[col.name] = series
         return pd.DataFrame(data)
+
+
+def _parse(col: Column, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers (datetimes: epoch seconds) of present cells, and which cells did not parse."""
+    if isinstance(col, DatetimeColumn):
+        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+        return _seconds(parsed), parsed.isna().to_numpy()
+    parsed = pd.to_numeric(raw, errors="coerce")
+    return parsed.to_numpy(dtype=float, na_value=0.0), parsed.isna().to_numpy()
+
+
+def _given(num: NumericColumn, vals: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """A model's real values as a typed column: clipped to the bounds, integers rounded."""
+    vals = np.clip(np.nan_to_num(np.asarray(vals, dtype=float)), num.lower, num.upper)
+    if num.kind == "integer":
+        lo, hi = np.ceil(num.lower), np.floor(num.upper)
+        series = pd.Series(np.clip(np.rint(vals), lo, hi).astype(np.int64), dtype="Int64")
+    else:
+        series = pd.Series(vals, dtype="Float64")
+    series[missing] = pd.NA
+    return series
 
 
 def _seconds(parsed: pd.Series) -> np.ndarray:
