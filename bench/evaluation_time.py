@@ -81,8 +81,12 @@ def main() -> None:
     }
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     command = "python bench/evaluation_time.py"
-    out = {"command": command, "rows": {"real": len(real), "synthetic": len(synth), "test": len(test)},
-           "runs": runs, "peak_rss_mb": peak_mb}
+    out = {
+        "command": command,
+        "rows": {"real": len(real), "synthetic": len(synth), "test": len(test)},
+        "runs": runs,
+        "peak_rss_mb": peak_mb,
+    }
     (BENCH_DIR / "results" / "evaluation_time.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
         f"# Full evaluation of a 30 000-row synthetic table\n\n`{command}`\n",

@@ -10,6 +10,7 @@ import typer
 
 from privsynth.cli.audit import audit_command
 from privsynth.cli.common import (
+    console,
     errors_as_exit,
     make_rng,
     out_console,
@@ -256,6 +257,14 @@ def sample(
         list[int] | None,
         typer.Option("--label", help="Only these image classes (repeatable; images)."),
     ] = None,
+    top: Annotated[
+        str | None,
+        typer.Option(
+            "--top",
+            help="Targeted sampling: COLUMN=Q draws rows from the model's own top Q share of a "
+            "numeric column (e.g. capital-gain=0.01; tables).",
+        ),
+    ] = None,
     seed: Seed = None,
 ) -> None:
     """Sample synthetic rows or images from a model folder (post-processing: costs no budget)."""
@@ -279,7 +288,22 @@ def sample(
             raise InputError(
                 f"{model}: --label applies to image models; this is a table model (use --where)"
             )
-        df = synth.sample(n, rng=make_rng(seed), where=parse_where(where))
+        if top is not None:
+            from privsynth.targeted import sample_top
+
+            column, _, share = top.partition("=")
+            try:
+                q = float(share)
+            except ValueError:
+                raise InputError(f"--top: expected COLUMN=SHARE, got {top!r}") from None
+            rows = n if n is not None else 1000
+            targeted = sample_top(
+                synth, column, q, rows, rng=make_rng(seed), where=parse_where(where)
+            )
+            df = targeted.rows
+            console.print(targeted.summary(), highlight=False)
+        else:
+            df = synth.sample(n, rng=make_rng(seed), where=parse_where(where))
         missing = synth.schema.missing_values[0] if synth.schema.missing_values else ""
         write_atomic(output, lambda p: df.to_csv(p, index=False, na_rep=missing))
     out_console.print(f"wrote {len(df)} rows to {output}")
