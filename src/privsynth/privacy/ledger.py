@@ -14,8 +14,9 @@ thresholded histogram whose threshold a rare value passes with probability d) fi
 
 Two compositions: ``"zcdp"`` (marginal generators; every event has a zCDP cost and the
 budget is a rho) and ``"rdp"`` (DP-SGD generators; Poisson-subsampled Gaussian steps are
-composed with everything else as Renyi-DP curves, :mod:`privsynth.privacy.rdp`, and the budget
-is checked as epsilon at the budget's delta). A zCDP ledger refuses events without a zCDP cost.
+composed with everything else as Renyi-DP curves, :mod:`privsynth.privacy.rdp`; Laplace
+steps also through their privacy loss distribution, :mod:`privsynth.privacy.pld`; the budget
+is checked as epsilon at the budget's delta, the tightest valid route). A zCDP ledger refuses events without a zCDP cost.
 With a lifetime store, a zCDP fit is charged its rho (fits compose in zCDP); an RDP fit is
 charged its whole (epsilon, delta) by basic composition, which is valid for any DP mechanism.
 """
@@ -34,6 +35,7 @@ from privsynth.privacy.events import (
     event_from_dict,
     event_to_dict,
 )
+from privsynth.privacy.pld import split_epsilon
 from privsynth.privacy.rdp import rdp_epsilon
 
 COMPOSITIONS = ("zcdp", "rdp")
@@ -72,6 +74,13 @@ def validate_budget(epsilon: float, delta: float) -> None:
         raise InputError(f"--epsilon: must be a finite number > 0, got {epsilon!r}")
     if not (isinstance(delta, int | float) and 0 < delta < 1):
         raise InputError(f"--delta: must lie in (0, 1), got {delta!r}")
+
+
+def _zcdp_or_rdp(events: list[PrivacyEvent], delta: float) -> float:
+    """The tighter of the zCDP and Renyi-DP conversions of ``events`` (no reserved delta)."""
+    rho = [e.rho for e in events if e.rho is not None]
+    zcdp = zcdp_to_epsilon(math.fsum(rho), delta) if len(rho) == len(events) else math.inf
+    return min(zcdp, rdp_epsilon(events, delta))
 
 
 class Ledger:
@@ -254,8 +263,12 @@ class Ledger:
         )
         if self.composition == "zcdp" or not events:
             return zcdp_eps
-        # Both conversions are valid bounds on the same composition; report the tighter.
-        return min(zcdp_eps, rdp_epsilon(events, total - reserved))
+        # Every route is a valid bound on the same composition; report the tightest.
+        return min(
+            zcdp_eps,
+            rdp_epsilon(events, total - reserved),
+            split_epsilon(events, total - reserved, _zcdp_or_rdp),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record: budget, every entry, and the totals."""
