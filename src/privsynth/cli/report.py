@@ -177,8 +177,11 @@ def report_command(
         typer.Option("--classes", help="Number of image classes (image data only; default 10)."),
     ] = None,
 ) -> None:
-    """Write a self-contained HTML report (and its numbers as JSON) comparing synthetic data
-    with the real data. Most of it is NOT private: it is for the data owner."""
+    """Write a self-contained HTML report and its JSON (mostly NOT private: for the data owner).
+
+    The page compares the synthetic data with the real data: fidelity, utility, privacy
+    attacks (with --test), the ledger (with --model) and an audit (with --audit).
+    """
     from privsynth.cli.images import is_image_file
     from privsynth.report import build_report
 
