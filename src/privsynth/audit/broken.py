@@ -50,11 +50,10 @@ def _product_model(domain: Domain, probs: dict[str, np.ndarray], total: float) -
     return GraphicalModel(MarkovModel(domain, potentials, total))
 
 
-@dataclass(frozen=True)
-class NoiselessIndependent:
-    """BROKEN: charges for noisy one-way marginals, releases exact ones."""
+class _OneWay:
+    """Shared shape of the broken one-way generators: no hyperparameters, one ``_release``."""
 
-    name: ClassVar[str] = "broken:no-noise"
+    name: ClassVar[str]
 
     def config(self) -> dict[str, Any]:
         """No hyperparameters."""
@@ -68,36 +67,42 @@ class NoiselessIndependent:
         rng: np.random.Generator,
         progress: Progress | None = None,
     ) -> GraphicalModel:
-        """Charge as the independent generator does; skip the noise."""
+        """Charge as the independent generator does, then release (with this class's flaw)."""
+        sigma = _charge_one_way(backend, ledger, self.name)
+        return self._release(backend, sigma, rng)
+
+    def _release(
+        self, backend: CountingBackend, sigma: float, rng: np.random.Generator
+    ) -> GraphicalModel:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class NoiselessIndependent(_OneWay):
+    """BROKEN: charges for noisy one-way marginals, releases exact ones."""
+
+    name: ClassVar[str] = "broken:no-noise"
+
+    def _release(
+        self, backend: CountingBackend, sigma: float, rng: np.random.Generator
+    ) -> GraphicalModel:
         domain = backend.domain
-        _charge_one_way(backend, ledger, self.name)
         counts = {a: backend.count((a,)).astype(float) for a in domain}
         total = float(next(iter(counts.values())).sum())
         return _product_model(domain, {a: c / total for a, c in counts.items()}, total)
 
 
 @dataclass(frozen=True)
-class FreeCategories:
+class FreeCategories(_OneWay):
     """BROKEN: noisy counts over the categories found in the private data, read for free."""
 
     name: ClassVar[str] = "broken:free-categories"
 
-    def config(self) -> dict[str, Any]:
-        """No hyperparameters."""
-        return {}
-
-    def fit(
-        self,
-        backend: CountingBackend,
-        ledger: Ledger,
-        *,
-        rng: np.random.Generator,
-        progress: Progress | None = None,
+    def _release(
+        self, backend: CountingBackend, sigma: float, rng: np.random.Generator
     ) -> GraphicalModel:
-        """Support from the data (the flaw), then honest Gaussian counts on it."""
         domain = backend.domain
-        present = {a: backend.count((a,)) > 0 for a in domain}
-        sigma = _charge_one_way(backend, ledger, self.name)
+        present = {a: backend.count((a,)) > 0 for a in domain}  # the flaw: support for free
         noise = noise_sampler(False)
         probs, totals = {}, []
         for attr in domain:
