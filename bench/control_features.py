@@ -259,43 +259,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def write(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Rewrite the JSON and markdown (after every fit, so a long run can be read early)."""
+    _common.write_json(args.out_json, result)
+    args.out_md.write_text(render_markdown(result), encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid and write the JSON and markdown results."""
     args = parse_args(argv)
+    import torch
+
     from privsynth.tables import read_table
+
+    # One thread per fit: the machines are shared, and runs are then comparable.
+    torch.set_num_threads(1)
 
     df = add_controls(read_table(args.data))
     if args.quick:
         df = df.iloc[np.random.default_rng(0).permutation(len(df))[:6000]].reset_index(drop=True)
     train, test = _common.split_train_test(df)
     runs: list[dict[str, Any]] = []
-    for generator in args.generators:
-        for eps in args.eps:
-            base = None
-            for setting in SETTINGS:
-                try:
-                    r = run_one(generator, eps, setting, train, test, args)
-                except PrivsynthError as exc:
-                    # An honest refusal (e.g. a quota the model cannot fill) is a result too.
-                    runs.append(
-                        {
-                            "generator": generator,
-                            "epsilon": eps,
-                            "setting": setting,
-                            "error": str(exc),
-                        }
-                    )
-                    print(f"{generator} eps={eps:g} {setting}: error: {exc}", flush=True)
-                    continue
-                base = base or r
-                r["d_tvd2"], r["d_auc"] = r["tvd2"] - base["tvd2"], r["auc"] - base["auc"]
-                runs.append(r)
-                print(
-                    f"{generator} eps={eps:g} {setting}: men c1 {_pct(r['men_c1'])}, "
-                    f"women c1 {_pct(r['women_c1'])}, tvd2 {r['tvd2']:.4f}, auc {r['auc']:.3f}, "
-                    f"{r['wall_s']:.0f}s",
-                    flush=True,
-                )
     result = {
         "command": shlex.join(["python", "bench/control_features.py", *(argv or sys.argv[1:])]),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -312,8 +296,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": runs,
     }
     args.out_json.parent.mkdir(parents=True, exist_ok=True)
-    _common.write_json(args.out_json, result)
-    args.out_md.write_text(render_markdown(result), encoding="utf-8")
+    for generator in args.generators:
+        for eps in args.eps:
+            base = None
+            for setting in SETTINGS:
+                try:
+                    r = run_one(generator, eps, setting, train, test, args)
+                except Exception as exc:  # noqa: BLE001 - keep the grid going, report it
+                    # An honest refusal (e.g. a quota the model cannot fill) is a result too.
+                    kind = "" if isinstance(exc, PrivsynthError) else f"{type(exc).__name__}: "
+                    runs.append(
+                        {
+                            "generator": generator,
+                            "epsilon": eps,
+                            "setting": setting,
+                            "error": f"{kind}{exc}".splitlines()[0],
+                        }
+                    )
+                    print(f"{generator} eps={eps:g} {setting}: error: {exc}", flush=True)
+                    write(args, result)
+                    continue
+                base = base or r
+                r["d_tvd2"], r["d_auc"] = r["tvd2"] - base["tvd2"], r["auc"] - base["auc"]
+                runs.append(r)
+                print(
+                    f"{generator} eps={eps:g} {setting}: men c1 {_pct(r['men_c1'])}, "
+                    f"women c1 {_pct(r['women_c1'])}, tvd2 {r['tvd2']:.4f}, auc {r['auc']:.3f}, "
+                    f"{r['wall_s']:.0f}s",
+                    flush=True,
+                )
+                write(args, result)
     print(f"wrote {args.out_json} and {args.out_md}")
     return 0
 
