@@ -64,6 +64,34 @@ def test_control_features_are_found_at_large_epsilon_and_paid_for():
     assert learned.settings["marginals"] == 10
 
 
+def test_values_rare_by_coincidence_are_not_flagged_and_exclusions_come_first():
+    rng = np.random.default_rng(11)  # not _controls' seed: x and y independent of sex
+    n = 20_000
+    df = _controls(n, seed=3).assign(
+        x=lambda d: np.where(rng.random(n) < 0.03, "rare", "common"),
+        y=lambda d: np.where(rng.random(n) < 0.03, "rare", "common"),
+    )
+    data = dict(SCHEMA)
+    data["columns"] = SCHEMA["columns"] + [
+        {"name": c, "type": "categorical", "values": ["common", "rare"]} for c in ("x", "y")
+    ]
+    schema = schema_from_dict(data)
+    coincidence = (("x", "y"), ("rare", "rare"))  # about 18 rows, as independence predicts
+
+    learned = learn_rules(
+        df, schema, Ledger(50.0, 1e-6), np.random.default_rng(0), max_fraction=0.005
+    )
+    # The rarity test alone would pass it: its count plus 5 sigma is under 0.5 % of rows.
+    count = int(((df["x"] == "rare") & (df["y"] == "rare")).sum())
+    assert count + 5 * learned.settings["sigma"] <= 0.005 * n
+    assert coincidence not in _found(learned)
+    assert (("sex", "c2"), ("Male", "1")) in _found(learned)
+    evidence = [c.evidence for c in learned.candidates]
+    assert evidence == sorted(evidence, reverse=True)
+    assert [c.id for c in learned.candidates] == list(range(1, len(evidence) + 1))
+    assert all(c.upper_bound <= 0.2 * c.expected for c in learned.candidates)
+
+
 def test_nothing_is_found_when_the_noise_is_too_large():
     schema = schema_from_dict(SCHEMA)
     learned = learn_rules(_controls(), schema, Ledger(0.05, 1e-6), np.random.default_rng(0))

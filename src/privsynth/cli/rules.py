@@ -39,6 +39,14 @@ def learn(
     min_side_fraction: Annotated[
         float, typer.Option("--min-side-fraction", help="Each value must reach this share of rows.")
     ] = 0.01,
+    max_ratio: Annotated[
+        float,
+        typer.Option(
+            "--max-ratio",
+            help="Flag only when the upper bound is at most this share of the count expected "
+            "if the two values were independent.",
+        ),
+    ] = 0.2,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for reproducible noise.")] = None,
     delimiter: Annotated[str, typer.Option("--delimiter", help="Field delimiter.")] = ",",
     ledger: Annotated[
@@ -50,7 +58,8 @@ def learn(
     ] = None,
 ) -> None:
     """Measure categorical 1- and 2-way marginals with DP and list value pairs that (almost)
-    never occur while both values are common. Spends the whole (epsilon, delta)."""
+    never occur while both values are common, strongest evidence first. Spends the whole
+    (epsilon, delta)."""
     from privsynth.errors import InputError
     from privsynth.privacy.ledger import validate_budget
     from privsynth.schema import load_schema
@@ -89,6 +98,7 @@ def learn(
             z=z,
             max_fraction=max_fraction,
             min_side_fraction=min_side_fraction,
+            max_ratio=max_ratio,
             source=data,
         )
         provenance = {"data": str(data), "schema": str(schema)}
@@ -102,7 +112,8 @@ def learn(
         (a, b), (u, v) = c.columns, c.values
         out_console.print(
             f"  {c.id}: forbid {a}={u}, {b}={v}  (noisy count {c.noisy_count:.1f}, "
-            f"upper bound {c.upper_bound:.1f}, noisy support {c.support[0]:.0f} / {c.support[1]:.0f})",
+            f"upper bound {c.upper_bound:.1f}, {c.expected:.0f} expected if independent, "
+            f"noisy support {c.support[0]:.0f} / {c.support[1]:.0f})",
             highlight=False,
             soft_wrap=True,
         )

@@ -9,7 +9,15 @@ is drawn; every marginal has L2 sensitivity 1) and flags a pair of values as a c
   ``max_fraction`` of the (noisy) number of rows, and
 * both values are confidently common on their own: each noisy one-way count minus ``z`` noise
   deviations is at least ``min_side_fraction`` of the rows (so the absence is informative,
-  not a small-sample artefact).
+  not a small-sample artefact), and
+* the combination is far rarer than independence predicts: the upper bound is at most
+  ``max_ratio`` times the count expected if the two values were independent (from the noisy
+  one-way counts). Without this, a pair of merely uncommon values — rare because both sides
+  are, not because they exclude each other — passes the first test by chance among thousands
+  of cells.
+
+Candidates are listed strongest evidence first (expected count over upper bound), so a
+reviewer, or an automatic "accept the first k", sees the exclusions before the coincidences.
 
 Everything after the measurement is post-processing. Candidates are only suggestions: a rule
 enters a schema through :func:`accept_candidates`, marked ``learned`` with its provenance, and
@@ -53,6 +61,12 @@ class Candidate:
     upper_bound: float
     sigma: float
     support: tuple[float, float]
+    expected: float
+
+    @property
+    def evidence(self) -> float:
+        """Expected count under independence over the upper bound (larger: stronger)."""
+        return self.expected / max(self.upper_bound, 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
         """YAML form: the ``forbid`` rule and its noisy support numbers."""
@@ -63,6 +77,7 @@ class Candidate:
             "noisy_count": round(self.noisy_count, 3),
             "upper_bound": round(self.upper_bound, 3),
             "sigma": round(self.sigma, 6),
+            "independent_expectation": round(self.expected, 3),
             "noisy_support": {
                 f"{a}={u}": round(self.support[0], 3),
                 f"{b}={v}": round(self.support[1], 3),
@@ -108,12 +123,15 @@ def learn_rules(
     z: float = 3.0,
     max_fraction: float = 0.001,
     min_side_fraction: float = 0.01,
+    max_ratio: float = 0.2,
     source: str | Path = "data",
 ) -> Learned:
     """Spend the ledger's remaining budget on categorical one- and two-way marginals and
     return the candidate ``forbid`` rules (see the module docstring for the criterion)."""
     if z <= 0 or not 0 <= max_fraction < 1 or not 0 <= min_side_fraction < 1:
         raise InputError("rules learn: need z > 0 and fractions in [0, 1)")
+    if not 0 < max_ratio <= 1:
+        raise InputError(f"rules learn: max ratio must be in (0, 1], got {max_ratio}")
     cats = [c.name for c in schema.columns if isinstance(c, CategoricalColumn)]
     chosen = list(columns) if columns else cats
     for name in chosen:
@@ -141,7 +159,7 @@ def learn_rules(
     total = estimate_total(
         [Observation.from_measurement(m, table.domain) for m in measured[: len(chosen)]]
     )
-    out: list[Candidate] = []
+    found: list[Candidate] = []
     for m in measured[len(chosen) :]:
         a, b = m.clique
         col_a, col_b = schema[a], schema[b]
@@ -153,23 +171,28 @@ def learn_rules(
             for v, vb in enumerate(col_b.values):
                 bound = grid[u, v] + z * sigma
                 common = ones[b][v] - z * sigma >= min_side_fraction * total
-                if common and bound <= max_fraction * total:
-                    out.append(
+                expected = ones[a][u] * ones[b][v] / max(total, 1.0)
+                if common and bound <= min(max_fraction * total, max_ratio * expected):
+                    found.append(
                         Candidate(
-                            len(out) + 1,
+                            0,
                             (a, b),
                             (va, vb),
                             float(grid[u, v]),
                             float(bound),
                             float(sigma),
                             (float(ones[a][u]), float(ones[b][v])),
+                            float(expected),
                         )
                     )
+    ranked = sorted(found, key=lambda c: -c.evidence)
+    out = [replace(c, id=i) for i, c in enumerate(ranked, start=1)]
     settings = {
         "columns": chosen,
         "z": z,
         "max_fraction": max_fraction,
         "min_side_fraction": min_side_fraction,
+        "max_ratio": max_ratio,
         "sigma": float(sigma),
         "marginals": len(cliques),
     }
