@@ -180,6 +180,25 @@ def fake_labels(counts: NoisyCounts, n: int, gen: torch.Generator) -> torch.Tens
     return torch.multinomial(w, n, replacement=True, generator=gen)
 
 
+def generate_batch(
+    gen_net: torch.nn.Module,
+    prep: Prepared,
+    n: int,
+    latent_dim: int,
+    tau: float,
+    g: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """``n`` generated rows (hard Gumbel-softmax one-hots for tables, with straight-through
+    gradients; images as they come), their one-hot classes (or None) and the raw outputs."""
+    labels = fake_labels(prep.counts, n, g)
+    cond = one_hot(labels, prep.n_classes) if labels is not None else None
+    raw = gen_net(torch.randn(n, latent_dim, generator=g), cond)
+    fake = raw
+    if prep.kind == "table":
+        fake = prep.encoding.activate(raw, hard=True, tau=tau, gumbel=gumbel(tuple(raw.shape), g))
+    return fake, cond, raw
+
+
 def gumbel(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
     """Standard Gumbel noise from ``gen``."""
     u = torch.rand(shape, generator=gen).clamp_(1e-10, 1 - 1e-10)

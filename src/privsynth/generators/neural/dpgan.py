@@ -14,7 +14,9 @@ Poisson subsampling (:class:`~privsynth.privacy.events.SubsampledLaplaceEvent`).
 For tables, ``marginal_share`` of the budget first buys noisy marginals (label by attribute for
 a conditional model) that start the generator's output layer, through a skip path from the
 class, at the measured class-conditional frequencies (post-processing of charged
-measurements), so the discriminator's noisy signal is spent on the remaining dependencies.
+measurements), so the discriminator's noisy signal is spent on the remaining dependencies;
+``anchor`` weighs a penalty that keeps the generator there while it trains
+(:mod:`~privsynth.generators.neural.anchor`, free post-processing; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ from typing import Any, ClassVar
 import torch
 from torch.nn import functional as F
 
+from privsynth.generators.neural.anchor import MarginalAnchor
 from privsynth.generators.neural.common import (
     EpochReporter,
     NeuralFit,
-    fake_labels,
-    gumbel,
+    generate_batch,
     init_output_layer,
-    one_hot,
     schedule,
     seeded,
 )
@@ -63,11 +64,14 @@ class DPGAN(NeuralFit):
     conditional: bool = True
     numeric: str = "onehot"
     tau: float = 0.5
+    anchor: float = 1.0
     secure: bool = False
     threads: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.anchor >= 0:
+            raise ValueError(f"anchor must be >= 0, got {self.anchor!r}")
         self._check_training()
 
     def config(self) -> dict[str, Any]:
@@ -114,33 +118,33 @@ class DPGAN(NeuralFit):
         b = max(1, round(expected))
         per_epoch = math.ceil(steps / self.epochs)
         reporter = EpochReporter(progress, ledger, ledger.events[-1], per_epoch, self.name)
-        n_classes = prep.n_classes
 
         def real_loss(forward, x, *cond):  # noqa: ANN001, ANN202
             return F.softplus(-forward(x, *cond))[:, 0]
 
-        def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-            labels = fake_labels(prep.counts, n, g)
-            cond = one_hot(labels, n_classes) if labels is not None else None
-            raw = gen_net(torch.randn(n, self.latent_dim, generator=g), cond)
-            if prep.kind == "table":
-                raw = prep.encoding.activate(
-                    raw, hard=True, tau=self.tau, gumbel=gumbel(tuple(raw.shape), g)
-                )
-            return raw, cond
+        anchor = (
+            MarginalAnchor(prep.encoding, prep.logits)
+            if self.anchor > 0 and prep.logits is not None
+            else None
+        )
+
+        def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+            return generate_batch(gen_net, prep, n, self.latent_dim, self.tau, g)
 
         last_g = float("nan")
         for step in range(1, steps + 1):
             opt_d.zero_grad(set_to_none=True)
             engine.step(disc, real_loss)
             with torch.no_grad():
-                fake, cond = generate(b)
+                fake, cond, raw = generate(b)
             F.softplus(disc(fake, cond)).mean().backward()
             opt_d.step()
 
             opt_g.zero_grad(set_to_none=True)
-            fake, cond = generate(b)
+            fake, cond, raw = generate(b)
             loss_g = F.softplus(-disc(fake, cond)).mean()
+            if anchor is not None:
+                loss_g = loss_g + self.anchor * anchor(raw, cond)
             loss_g.backward()
             opt_g.step()
             last_g = float(loss_g.detach())

@@ -16,6 +16,10 @@ front as one Gaussian event whose noise is calibrated to the budget left after t
 bounds). The noise grows with the square root of that number: at small epsilon keep it low
 (fewer rounds or student steps, smaller batches) or use many teachers, else the student's
 labels are coin flips.
+
+For tables the generator starts at noisy marginals bought with ``marginal_share`` and is held
+near them by the ``anchor`` penalty (:mod:`~privsynth.generators.neural.anchor`), as in
+``dpgan``.
 """
 
 from __future__ import annotations
@@ -28,12 +32,11 @@ import torch
 from torch.nn import functional as F
 
 from privsynth.generators.base import report
+from privsynth.generators.neural.anchor import MarginalAnchor
 from privsynth.generators.neural.common import (
     NeuralFit,
-    fake_labels,
-    gumbel,
+    generate_batch,
     init_output_layer,
-    one_hot,
     seeded,
 )
 from privsynth.generators.neural.model import NeuralModel
@@ -68,11 +71,14 @@ class PATEGAN(NeuralFit):
     conditional: bool = True
     numeric: str = "onehot"
     tau: float = 0.5
+    anchor: float = 1.0
     secure: bool = False
     threads: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.anchor >= 0:
+            raise ValueError(f"anchor must be >= 0, got {self.anchor!r}")
         positive = ("rounds", "teacher_steps", "student_steps", "batch_size", "latent_dim")
         for field in positive:
             if int(getattr(self, field)) < 1:
@@ -133,28 +139,26 @@ class PATEGAN(NeuralFit):
         opt_g = torch.optim.Adam(gen_net.parameters(), lr=self.lr_g, betas=(0.5, 0.999))
         g = torch_generator(rng)
         b = self.batch_size
-        n_classes = prep.n_classes
 
-        def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-            labels = fake_labels(prep.counts, n, g)
-            cond = one_hot(labels, n_classes) if labels is not None else None
-            raw = gen_net(torch.randn(n, self.latent_dim, generator=g), cond)
-            if prep.kind == "table":
-                raw = prep.encoding.activate(
-                    raw, hard=True, tau=self.tau, gumbel=gumbel(tuple(raw.shape), g)
-                )
-            return raw, cond
+        anchor = (
+            MarginalAnchor(prep.encoding, prep.logits)
+            if self.anchor > 0 and prep.logits is not None
+            else None
+        )
+
+        def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+            return generate_batch(gen_net, prep, n, self.latent_dim, self.tau, g)
 
         # An epoch: each teacher has seen about as many real rows as its (noisy) part holds.
         per_epoch = max(1, round(prep.counts.rows / (k * b * self.teacher_steps)))
         for r in range(1, self.rounds + 1):
             for _ in range(self.teacher_steps):
                 with torch.no_grad():
-                    fake, cond = generate(b)
+                    fake, cond, raw = generate(b)
                 ensemble.train_step(fake, cond)
             for _ in range(self.student_steps):
                 with torch.no_grad():
-                    fake, cond = generate(b)
+                    fake, cond, raw = generate(b)
                 votes = ensemble.noisy_votes(fake, cond)
                 target = torch.from_numpy(votes > k / 2).to(torch.float32)
                 opt_s.zero_grad(set_to_none=True)
@@ -162,8 +166,10 @@ class PATEGAN(NeuralFit):
                 loss_s.backward()
                 opt_s.step()
             opt_g.zero_grad(set_to_none=True)
-            fake, cond = generate(b)
+            fake, cond, raw = generate(b)
             loss_g = F.softplus(-student(fake, cond)).mean()
+            if anchor is not None:
+                loss_g = loss_g + self.anchor * anchor(raw, cond)
             loss_g.backward()
             opt_g.step()
             if progress is not None and (r % per_epoch == 0 or r == self.rounds):
