@@ -11,8 +11,8 @@ three settings:
   ``sex == 'Male' -> c2 == '0'`` (free);
 * ``learned``: rules learned with DP (``privsynth.schema.learn``) on a share of the budget
   (``--learn-share`` of the zCDP budget; the fit gets the rest, so the total is the same
-  (epsilon, delta)); the first ``--max-learned`` candidates, strongest evidence first, are
-  accepted automatically (a stand-in for a person reviewing the list).
+  (epsilon, delta)); every candidate is accepted (``--max-learned K``: only the first K,
+  strongest evidence first), a stand-in for a person reviewing the list.
 
 Reported per run: women's and men's positive rates of c1 and c2 in the synthetic sample,
 the mean TVD over every 2-way marginal against the training split
@@ -139,7 +139,8 @@ def run_one(
         ledger = Ledger(learn_eps, args.delta)
         learned = learn_rules(train, schema, ledger, rng, max_fraction=args.max_fraction)
         ranked = list(learned.candidates)  # strongest evidence first
-        ids = [c.id for c in ranked[: args.max_learned]]
+        ranked = ranked[: args.max_learned or None]
+        ids = [c.id for c in ranked]
         if ids:
             schema, _ = accept_candidates(schema, learned.to_dict(), ids, "bench")
         learned_info = {
@@ -148,8 +149,7 @@ def run_one(
             "rho_learn": ledger.rho_spent,
             "candidates": len(learned.candidates),
             "accepted": [
-                f"{c.columns[0]}={c.values[0]} & {c.columns[1]}={c.values[1]}"
-                for c in ranked[: args.max_learned]
+                f"{c.columns[0]}={c.values[0]} & {c.columns[1]}={c.values[1]}" for c in ranked
             ],
             "found_controls": sorted(
                 {
@@ -203,8 +203,12 @@ def render_markdown(result: dict[str, Any]) -> str:
         "never for men.",
         f"- delta = {result['delta']:g}; seed {result['seed']}; learned rules use "
         f"{result['learn_share']:.0%} of the zCDP budget (max_fraction {result['max_fraction']}; "
-        f"the first {result['max_learned']} candidates, strongest evidence first, accepted), "
-        "the fit the rest, so each row spends the same total (epsilon, delta).",
+        + (
+            f"the first {result['max_learned']} candidates, strongest evidence first, accepted), "
+            if result["max_learned"]
+            else "every candidate accepted), "
+        )
+        + "the fit the rest, so each row spends the same total (epsilon, delta).",
         "- d_tvd2 / d_auc: difference to the same generator and epsilon without rules "
         "(negative d_tvd2 and positive d_auc are better).",
         "",
@@ -249,7 +253,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learn-share", type=float, default=0.2)
     p.add_argument("--max-fraction", type=float, default=0.005)
-    p.add_argument("--max-learned", type=int, default=10, help="learned rules accepted")
+    p.add_argument(
+        "--max-learned", type=int, default=0, help="learned rules accepted (0: every candidate)"
+    )
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--out-json", type=Path, default=DEFAULT_JSON)
     p.add_argument("--out-md", type=Path, default=DEFAULT_MD)
