@@ -4,11 +4,14 @@ heavy-tailed (Student-t) or a Gaussian base.
 Model (see :mod:`~privsynth.generators.neural.flow_nets`): ``p(row) = p(categoricals) *
 p(numbers | categoricals)``. The categorical factor is an autoregressive MADE over the
 categorical columns (label first, so ``where`` on it is exact), the numeric columns the backend
-holds only as bins, and one missing indicator per nullable real-valued column. The numbers
+holds only as bins, one missing indicator per nullable real-valued column and one atom
+variable per integer column whose schema bins single out values (a spike such as
+capital-gain's zeros: :mod:`~privsynth.generators.neural.flow_atoms`). The numbers
 go through an affine-coupling flow as *real values* (clipped to the schema's bounds,
 standardised by a DP location and scale; integers dequantised by uniform noise of one unit and
-rounded back), conditioned on the one-hot categoricals. A missing number is replaced in
-training by a standard normal draw (the indicator says it is missing; sampling drops it).
+rounded back), conditioned on the one-hot categoricals. A missing number, or one sitting on an
+atom, is replaced in training by a standard normal draw (the indicator says so; sampling
+overrides it).
 
 Privacy, all in one ledger, the split fixed before any read:
 
@@ -40,6 +43,13 @@ import torch
 from privsynth.errors import InputError
 from privsynth.generators.base import Progress
 from privsynth.generators.neural.common import EpochReporter, schedule, seeded, threads
+from privsynth.generators.neural.flow_atoms import (
+    atom_bins,
+    atom_counts,
+    atom_states,
+    atom_values,
+    without_atoms,
+)
 from privsynth.generators.neural.flow_model import FlowModel, Variable, build_net
 from privsynth.generators.neural.flow_nets import BASES
 from privsynth.generators.neural.flow_stats import DF_MAX, location_scale, tail_index
@@ -153,8 +163,11 @@ class DPFlow:
         for a in backend.domain.attributes:
             if a not in valued:
                 variables.append((a, "code", backend.domain[a]))
-            elif scales[a].nullable:
-                variables.append((a, "missing", 2))
+            else:
+                if scales[a].nullable:
+                    variables.append((a, "missing", 2))
+                if atom_bins(scales[a]):
+                    variables.append((a, "atom", 1 + len(atom_bins(scales[a]))))
         label = backend.label
         variables.sort(key=lambda v: v[0] != label or v[1] != "code")  # stable: label first
         return variables, valued
@@ -186,14 +199,19 @@ class DPFlow:
         loc, scale, df = self._numeric_stats(backend, valued, hist, sigma)
         with seeded(rng):
             net = build_net(variables, valued, backend.scales, self._spec(), scale, df)
-        self._init_categoricals(net, variables, hist)
+        self._init_categoricals(net, variables, hist, backend.scales)
 
         data: list[torch.Tensor] = []
         if variables:
             codes = code_tensors(backend, [v[0] for v in variables])
-            data.append(_one_hot(codes, variables, backend.domain))
+            data.append(_one_hot(codes, variables, backend.scales))
         if valued:
-            data.extend(value_tensors(backend, valued, loc, scale))
+            x, present = value_tensors(backend, valued, loc, scale)
+            for k, (attr, kind, _) in enumerate(variables):
+                if kind == "atom":
+                    on_atom = atom_states(codes[:, k].numpy(), backend.scales[attr]) > 0
+                    present[torch.from_numpy(on_atom), valued.index(attr)] = 0.0
+            data.extend((x, present))
         q, steps = schedule(self.batch_size, self.epochs, counts.rows)
         engine = open_dpsgd(
             ledger,
@@ -232,7 +250,7 @@ class DPFlow:
         loc, scale, df = [], [], []
         for a in valued:
             s = backend.scales[a]
-            counts = hist[a][: len(s.edges) - 1]  # without the missing code
+            counts = without_atoms(hist[a], s)  # what the flow fits: no missing code, no atom
             edges = np.asarray(s.edges)
             centre = location_scale(edges, counts, s.lower, s.upper)[0]
             est = tail_index(edges, counts, sigma, centre)
@@ -248,7 +266,9 @@ class DPFlow:
         return np.array(loc), np.array(scale), df
 
     @staticmethod
-    def _init_categoricals(net, variables: list[Variable], hist: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+    def _init_categoricals(
+        net, variables: list[Variable], hist: dict[str, np.ndarray], scales
+    ) -> None:  # noqa: ANN001
         """Start the categorical factor's output biases at the noisy one-way log-frequencies."""
         if net.made is None:
             return
@@ -258,6 +278,8 @@ class DPFlow:
                 h = np.clip(hist[attr], 0, None)
                 if kind == "missing":
                     h = np.array([h[:-1].sum(), h[-1]])
+                elif kind == "atom":
+                    h = atom_counts(hist[attr], scales[attr])
                 p = (h + 1.0) / (h + 1.0).sum()
                 bias[a:b] = torch.as_tensor(np.log(p), dtype=bias.dtype)
 
@@ -287,15 +309,17 @@ class DPFlow:
             reporter(step, public)
 
 
-def _one_hot(codes: torch.Tensor, variables: list[Variable], domain) -> torch.Tensor:  # noqa: ANN001
-    """One-hot of the categorical variables; a missing indicator is 1 where the numeric
-    column holds its missing code (the last), given ``domain``; without it, ``codes`` already
-    hold the 0/1 indicators."""
+def _one_hot(codes: torch.Tensor, variables: list[Variable], scales) -> torch.Tensor:  # noqa: ANN001
+    """One-hot of the categorical variables. Given the columns' ``scales``, ``codes`` are bin
+    codes: a missing indicator is 1 on the missing code (the last), an atom variable takes the
+    atom state of the bin; without them, ``codes`` already hold indicators and states."""
     blocks = []
     for j, (attr, kind, size) in enumerate(variables):
         c = codes[:, j]
-        if kind == "missing" and domain is not None:
-            c = (c == domain[attr] - 1).long()
+        if kind == "missing" and scales is not None:
+            c = (c == len(scales[attr].edges) - 1).long()
+        elif kind == "atom" and scales is not None:
+            c = torch.from_numpy(atom_states(c.numpy(), scales[attr]))
         blocks.append(torch.nn.functional.one_hot(c, size).float())
     return torch.cat(blocks, dim=1)
 
@@ -312,7 +336,13 @@ def _generated_nll(model: FlowModel, rng: np.random.Generator) -> float:
         if net.made is not None:
             cols = []
             for attr, kind, _ in model.variables:
-                c = codes[attr] if kind == "code" else np.isnan(values[attr]).astype(np.int64)
+                if kind == "code":
+                    c = codes[attr]
+                elif kind == "atom":
+                    hits = values[attr][:, None] == atom_values(model.scales[attr])[None, :]
+                    c = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
+                else:
+                    c = np.isnan(values[attr]).astype(np.int64)
                 cols.append(c)
             tensors.append(_one_hot(torch.from_numpy(np.stack(cols, 1)), model.variables, None))
         if model.valued:

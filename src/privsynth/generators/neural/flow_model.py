@@ -1,7 +1,8 @@
 """The DP release of ``dpflow``: a :class:`TableFlow` network plus the public layout it decodes by.
 
-Categorical variables (categorical columns, numeric columns known only as bin codes, and a
-missing indicator per nullable real-valued column) come from the autoregressive factor, the
+Categorical variables (categorical columns, numeric columns known only as bin codes, a
+missing indicator per nullable real-valued column, an atom variable per integer column with
+single-value bins) come from the autoregressive factor, the
 label first; the real-valued numeric columns from the flow conditioned on them, through the
 DP location and scale back to the column's units, clipped to its declared bounds (integers
 rounded), and coded into the schema's bins. Everything here is post-processing; the model file
@@ -26,18 +27,20 @@ from torch.nn import functional as F
 from privsynth.domain import Domain
 from privsynth.errors import InputError
 from privsynth.generators.neural import model as _neural
+from privsynth.generators.neural.flow_atoms import atom_values
 from privsynth.generators.neural.flow_nets import TableFlow
 from privsynth.generators.neural.model import from_arrays, to_arrays
 from privsynth.marginals.counting import NumericScale
 from privsynth.measure.dpsgd import torch_generator
 
-Variable = tuple[str, str, int]  # (attribute, "code" or "missing", number of values)
+Variable = tuple[str, str, int]  # (attribute, "code", "missing" or "atom", number of values)
 Rows = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
 _BATCH = 8192
 _Z_LIMIT = 1e8  # base draws beyond this are clipped (values are clipped to bounds anyway)
 # Tail sampling: model draws that fix the threshold, and the most draws spent on one request.
 _THRESHOLD_DRAWS = 200_000
 _TAIL_MAX_DRAWS = 20_000_000
+_ATOM_REDRAWS = 20  # redraws of flow numbers that land on an atom (see _flow_values)
 
 
 class FlowModel:
@@ -115,6 +118,7 @@ class FlowModel:
         with torch.no_grad():
             onehot = self._categoricals(m, gen, allowed) if self.net.made is not None else None
             missing: dict[str, np.ndarray] = {}
+            atoms: dict[str, np.ndarray] = {}
             if onehot is not None:
                 for (attr, kind, _), (a, b) in zip(
                     self.variables, self.net.made.blocks(), strict=True
@@ -122,23 +126,66 @@ class FlowModel:
                     picked = onehot[:, a:b].argmax(dim=1).numpy().astype(np.int64)
                     if kind == "code":
                         codes[attr] = picked
+                    elif kind == "atom":
+                        atoms[attr] = picked
                     else:
                         missing[attr] = picked == 1
             if self.valued:
-                z = torch.from_numpy(self._base(m, rng).astype(np.float32))
-                x = self.net.flow.generate(z, onehot).double().numpy()
+                flow = self._flow_values(m, onehot, atoms, rng)
                 for j, attr in enumerate(self.valued):
-                    s = self.scales[attr]
-                    v = np.clip(
-                        np.nan_to_num(x[:, j] * self.scale[j] + self.loc[j]), s.lower, s.upper
-                    )
-                    if s.integer:
-                        v = np.clip(np.rint(v), math.ceil(s.lower), math.floor(s.upper))
+                    s, v = self.scales[attr], flow[:, j]
+                    if attr in atoms:
+                        at = np.concatenate([[np.nan], atom_values(s)])[atoms[attr]]
+                        v = np.where(atoms[attr] > 0, at, v)
                     if attr in missing:
                         v = np.where(missing[attr], np.nan, v)
                     values[attr] = v
                     codes[attr] = s.codes(v)
         return {a: codes[a] for a in self.domain.attributes}, values
+
+    def _to_units(self, x: np.ndarray) -> np.ndarray:
+        """Flow outputs (standardised) to column units: clipped to bounds, integers rounded."""
+        out = np.empty_like(x)
+        for j, attr in enumerate(self.valued):
+            s = self.scales[attr]
+            v = np.clip(np.nan_to_num(x[:, j] * self.scale[j] + self.loc[j]), s.lower, s.upper)
+            if s.integer:
+                v = np.clip(np.rint(v), math.ceil(s.lower), math.floor(s.upper))
+            out[:, j] = v
+        return out
+
+    def _flow_values(
+        self,
+        m: int,
+        onehot: torch.Tensor | None,
+        atoms: Mapping[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """``m`` rows of the flow's numbers given the categoricals, in column units.
+
+        The flow was fitted to the values off the atoms only, so a row whose atom variable says
+        "not an atom" but whose number lands on an atom is redrawn (rejection from the flow
+        restricted to the region it models), at most ``_ATOM_REDRAWS`` times."""
+        z = torch.from_numpy(self._base(m, rng).astype(np.float32))
+        v = self._to_units(self.net.flow.generate(z, onehot).double().numpy())
+        on_atom = {
+            j: np.isin(v[:, j], atom_values(self.scales[a]))
+            for j, a in enumerate(self.valued)
+            if a in atoms
+        }
+        for _ in range(_ATOM_REDRAWS):
+            bad = np.zeros(m, dtype=bool)
+            for j, hit in on_atom.items():
+                bad |= hit & (atoms[self.valued[j]] == 0)
+            if not bad.any():
+                break
+            idx = np.flatnonzero(bad)
+            z = torch.from_numpy(self._base(len(idx), rng).astype(np.float32))
+            ctx = None if onehot is None else onehot[torch.from_numpy(idx)]
+            v[idx] = self._to_units(self.net.flow.generate(z, ctx).double().numpy())
+            for j in on_atom:
+                on_atom[j][idx] = np.isin(v[idx, j], atom_values(self.scales[self.valued[j]]))
+        return v
 
     def _fill(
         self,
