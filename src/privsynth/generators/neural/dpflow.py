@@ -27,8 +27,12 @@ Privacy, all in one ledger, the split fixed before any read:
    samples only.
 
 Degrees of freedom: ``df="estimate"`` (default) takes the DP tail index of step 2 per column,
-a number declares it for every column; either is then trained further by DP-SGD when
-``learn_df``, or kept fixed.
+a number declares it for every column; either is kept fixed (default) or, with
+``learn_df``, trained further by DP-SGD. Fixed is the default because the likelihood's gradient
+in the degrees of freedom is small next to the DP noise, and Adam turns a noise-dominated
+gradient into a random walk of about ``lr`` per step: on bank_marketing's balance at
+epsilon 10 the trained df drifted from the DP estimate 1.89 to 1.07 and the 99.9 % quantile
+error rose from 0.47 to 2.31 of the column's upper spread (measured once, seed 0).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class DPFlow:
 
     base: str = "student_t"
     df: float | str = "estimate"
-    learn_df: bool = True
+    learn_df: bool = False
     epochs: float = 10.0
     batch_size: int = 256
     layers: int = 4
