@@ -11,6 +11,8 @@ post-processing: it costs no budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from privsynth.measure.rows import MarginalLogits
@@ -47,3 +49,14 @@ class MarginalAnchor:
             p = target[start:stop]
             total = total + torch.sum(p * (torch.log(p + 1e-12) - torch.log(mean + 1e-12)))
         return total
+
+
+def weighted_anchor(
+    encoding: NeuralEncoding | None, logits: MarginalLogits | None, weight: float
+) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None:
+    """``weight`` times the anchor's penalty, or None when off (weight 0, or no marginals
+    were measured: images, ``marginal_share=0``)."""
+    if weight <= 0 or encoding is None or logits is None:
+        return None
+    anchor = MarginalAnchor(encoding, logits)
+    return lambda raw, cond: weight * anchor(raw, cond)

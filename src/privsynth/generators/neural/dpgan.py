@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import torch
 from torch.nn import functional as F
 
-from privsynth.generators.neural.anchor import MarginalAnchor
+from privsynth.generators.neural.anchor import weighted_anchor
 from privsynth.generators.neural.common import (
     EpochReporter,
     NeuralFit,
@@ -122,11 +122,7 @@ class DPGAN(NeuralFit):
         def real_loss(forward, x, *cond):  # noqa: ANN001, ANN202
             return F.softplus(-forward(x, *cond))[:, 0]
 
-        anchor = (
-            MarginalAnchor(prep.encoding, prep.logits)
-            if self.anchor > 0 and prep.logits is not None
-            else None
-        )
+        anchor = weighted_anchor(prep.encoding, prep.logits, self.anchor)
 
         def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
             return generate_batch(gen_net, prep, n, self.latent_dim, self.tau, g)
@@ -144,7 +140,7 @@ class DPGAN(NeuralFit):
             fake, cond, raw = generate(b)
             loss_g = F.softplus(-disc(fake, cond)).mean()
             if anchor is not None:
-                loss_g = loss_g + self.anchor * anchor(raw, cond)
+                loss_g = loss_g + anchor(raw, cond)
             loss_g.backward()
             opt_g.step()
             last_g = float(loss_g.detach())

@@ -32,7 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from privsynth.generators.base import report
-from privsynth.generators.neural.anchor import MarginalAnchor
+from privsynth.generators.neural.anchor import weighted_anchor
 from privsynth.generators.neural.common import (
     NeuralFit,
     generate_batch,
@@ -140,11 +140,7 @@ class PATEGAN(NeuralFit):
         g = torch_generator(rng)
         b = self.batch_size
 
-        anchor = (
-            MarginalAnchor(prep.encoding, prep.logits)
-            if self.anchor > 0 and prep.logits is not None
-            else None
-        )
+        anchor = weighted_anchor(prep.encoding, prep.logits, self.anchor)
 
         def generate(n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
             return generate_batch(gen_net, prep, n, self.latent_dim, self.tau, g)
@@ -169,7 +165,7 @@ class PATEGAN(NeuralFit):
             fake, cond, raw = generate(b)
             loss_g = F.softplus(-student(fake, cond)).mean()
             if anchor is not None:
-                loss_g = loss_g + self.anchor * anchor(raw, cond)
+                loss_g = loss_g + anchor(raw, cond)
             loss_g.backward()
             opt_g.step()
             if progress is not None and (r % per_epoch == 0 or r == self.rounds):
