@@ -37,6 +37,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "dpcvae": {"epochs": 3, "batch_size": 256},
     "dpvae-mixture": {"epochs": 3, "batch_size": 256},
     "pategan": {},
+    "dppca": {},
 }
 
 
@@ -117,8 +118,9 @@ def baseline(args: argparse.Namespace) -> dict[str, Any]:
     return {"generator": "real (20 000 training images)", "tstr_accuracy": t["accuracy"]}
 
 
-def run_one(args: argparse.Namespace, generator: str, epsilon: float) -> dict[str, Any]:
+def run_one(args: argparse.Namespace, generator: str, epsilon: float, seed: int) -> dict[str, Any]:
     tag = f"_{args.tag}" if args.tag else ""
+    tag += f"_seed{seed}" if seed else ""
     grid = ROOT / "bench" / "results" / "mnist" / f"{generator}{tag}_eps{epsilon:g}.png"
     cmd = [
         sys.executable,
@@ -129,7 +131,7 @@ def run_one(args: argparse.Namespace, generator: str, epsilon: float) -> dict[st
         "--epsilon",
         str(epsilon),
         "--seed",
-        str(args.seed),
+        str(seed),
         "--data",
         str(args.data),
         "--grid",
@@ -150,6 +152,7 @@ def run_one(args: argparse.Namespace, generator: str, epsilon: float) -> dict[st
         return {
             "generator": generator,
             "epsilon": epsilon,
+            "seed": seed,
             "error": proc.stderr.strip().splitlines()[-1:],
         }
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -157,7 +160,7 @@ def run_one(args: argparse.Namespace, generator: str, epsilon: float) -> dict[st
     # ru_maxrss of children is the max over all children so far: exact when it grew.
     result["peak_rss_mb"] = peak / 1024 if peak > before else None
     print(
-        f"{generator} eps={epsilon:g}: TSTR {result['tstr_accuracy']:.4f} "
+        f"{generator} eps={epsilon:g} seed={seed}: TSTR {result['tstr_accuracy']:.4f} "
         f"fit {result['fit_seconds']:.0f}s",
         flush=True,
     )
@@ -172,23 +175,50 @@ def render(result: dict[str, Any]) -> str:
         "seed 0) tested on the 10 000 real test images. Machine: "
         f"{result['machine']}. Hyperparameters fixed in advance (`RECIPES`).",
         "",
-        "| generator | epsilon | epsilon spent | TSTR accuracy | fit (s) | peak RSS (MB) | grid |",
-        "|---|---|---|---|---|---|---|",
+        "| generator | epsilon | seed | epsilon spent | TSTR accuracy | fit (s) | peak RSS (MB) "
+        "| grid |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
+        seed = r.get("seed", 0)
         if "error" in r:
-            lines.append(f"| {r['generator']} | {r['epsilon']:g} | failed: {r['error']} | | | | |")
+            lines.append(
+                f"| {r['generator']} | {r['epsilon']:g} | {seed} | failed: {r['error']} | | | | |"
+            )
             continue
         peak = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
         lines.append(
-            f"| {r['generator']} | {r['epsilon']:g} | {r['epsilon_spent']:.4f} | "
+            f"| {r['generator']} | {r['epsilon']:g} | {seed} | {r['epsilon_spent']:.4f} | "
             f"{r['tstr_accuracy']:.4f} | {r['fit_seconds']:.0f} | {peak} | "
             f"![]({Path(r['grid']).relative_to('bench/results')}) |"
         )
     b = result.get("baseline")
     if b:
-        lines.append(f"| {b['generator']} | — | — | {b['tstr_accuracy']:.4f} | | | |")
+        lines.append(f"| {b['generator']} | — | — | — | {b['tstr_accuracy']:.4f} | | | |")
+    lines += summary(result["runs"])
     return "\n".join(lines) + "\n"
+
+
+def summary(runs: list[dict[str, Any]]) -> list[str]:
+    """Mean and spread of TSTR accuracy over seeds, per (generator, epsilon) with > 1 seed."""
+    groups: dict[tuple[str, float], list[float]] = {}
+    for r in runs:
+        if "error" not in r:
+            groups.setdefault((r["generator"], r["epsilon"]), []).append(r["tstr_accuracy"])
+    rows = [(k, v) for k, v in groups.items() if len(v) > 1]
+    if not rows:
+        return []
+    out = [
+        "",
+        "| generator | epsilon | seeds | mean TSTR accuracy | min | max |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (gen, eps), accs in rows:
+        out.append(
+            f"| {gen} | {eps:g} | {len(accs)} | {sum(accs) / len(accs):.4f} | {min(accs):.4f} "
+            f"| {max(accs):.4f} |"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--generators", nargs="+", default=["dpgan", "dpcvae"])
     p.add_argument("--eps", nargs="+", type=float, default=[1.0, 10.0])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--data", default=str(MNIST))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cpu", default="0", help="CPU list for taskset, or 'none'")
@@ -239,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         write()
     for g in args.generators:
         for e in args.eps:
-            result["runs"].append(run_one(args, g, e))
-            write()
+            for seed in args.seeds:
+                result["runs"].append(run_one(args, g, e, seed))
+                write()
     print(render(result))
     return 0
 

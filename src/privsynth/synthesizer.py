@@ -190,6 +190,8 @@ def fit_table(
 
     validate_budget(epsilon, delta)
     gen = get_generator(generator, **dict(params or {}))
+    if getattr(gen, "supports_tables", True) is False:
+        raise InputError(f"{source}: generator {generator!r} fits images only")
     df = check_columns(df, schema, source)
     disc = Discretizer(schema)
     zeros = structural_zeros(schema, disc)

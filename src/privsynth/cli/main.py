@@ -70,7 +70,8 @@ def fit(
             "--generator",
             "-g",
             help="independent, mst or aim (tables; default aim); dpgan, dpgan-laplace, "
-            "dpcvae, dpvae-mixture or pategan (tables or images; default dpgan for images).",
+            "dpcvae, dpvae-mixture or pategan (tables or images); dpflow (tables); dppca "
+            "(images; the default for images).",
         ),
     ] = None,
     epsilon: Annotated[
@@ -105,7 +106,7 @@ def fit(
             fit_image_file(
                 data,
                 output,
-                generator=generator or "dpgan",
+                generator=generator or "dppca",
                 epsilon=epsilon,
                 delta=delta,
                 params=params,

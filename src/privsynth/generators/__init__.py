@@ -24,6 +24,7 @@ MODEL_TYPES: dict[str, type | str] = {
     GraphicalModel.model_type: GraphicalModel,
     "neural": "privsynth.generators.neural.model:NeuralModel",
     "flow": "privsynth.generators.neural.flow_model:FlowModel",
+    "pca-mixture": "privsynth.generators.pca_model:PCAMixtureModel",
 }
 
 
@@ -59,6 +60,7 @@ for _name, _path in {
     "dpvae-mixture": "privsynth.generators.neural.mixture:DPVAEMixture",
     "pategan": "privsynth.generators.neural.pategan:PATEGAN",
     "dpflow": "privsynth.generators.neural.dpflow:DPFlow",
+    "dppca": "privsynth.generators.pca_mixture:DPPCAMixture",
 }.items():
     register(_name, _path)
 

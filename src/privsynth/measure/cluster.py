@@ -36,15 +36,26 @@ def _rows(data: torch.Tensor) -> np.ndarray:
     return data.detach().reshape(data.shape[0], -1).to(torch.float64).numpy()
 
 
-def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def _nearest(
+    x: np.ndarray,
+    centres: np.ndarray,
+    groups: np.ndarray | None = None,
+    centre_groups: np.ndarray | None = None,
+) -> np.ndarray:
     # ||x||^2 is the same for every centre, so it is left out of the comparison.
     scores = (centres**2).sum(axis=1)[None, :] - 2.0 * (x @ centres.T)
+    if groups is not None:
+        # A row may only join a centre of its own group (its class): one k-means per class,
+        # run jointly so that one row still touches one cluster of one release.
+        scores = np.where(groups[:, None] == centre_groups[None, :], scores, np.inf)
     return scores.argmin(axis=1)
 
 
-def _gaussian(
+def gaussian_noise(
     sigma: float, shape: tuple[int, ...], rng: np.random.Generator, secure: bool
 ) -> np.ndarray:
+    """Continuous Gaussian noise of scale ``sigma``: from ``rng``, or from OS entropy when
+    ``secure`` (not reproducible)."""
     if not secure:
         return rng.normal(0.0, sigma, shape)
     # As the DP-SGD engine's secure mode: OS entropy, and four draws halved (same variance),
@@ -53,9 +64,33 @@ def _gaussian(
     return fresh.normal(0.0, sigma, (4, *shape)).sum(axis=0) / 2.0
 
 
-def assign(data: torch.Tensor, centres: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest centre in L2 (ties go to the lower index)."""
-    return _nearest(_rows(data), np.asarray(centres, dtype=np.float64))
+def assign(
+    data: torch.Tensor,
+    centres: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    centre_groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Index of each row's nearest centre in L2 (ties go to the lower index); with ``groups``
+    (one per row) and ``centre_groups`` (one per centre), the nearest centre of its group."""
+    groups, centre_groups = _check_groups(len(data), len(centres), groups, centre_groups)
+    return _nearest(_rows(data), np.asarray(centres, dtype=np.float64), groups, centre_groups)
+
+
+def _check_groups(
+    n: int | None, k: int, groups: np.ndarray | None, centre_groups: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if (groups is None) != (centre_groups is None):
+        raise ValueError("groups and centre_groups go together")
+    if groups is None:
+        return None, None
+    groups = np.asarray(groups, dtype=np.int64)
+    centre_groups = np.asarray(centre_groups, dtype=np.int64)
+    if groups.shape != (n,) or centre_groups.shape != (k,):
+        raise ValueError("groups needs one entry per row and centre_groups one per centre")
+    if not np.isin(groups, centre_groups).all():
+        raise ValueError("every row's group needs at least one centre")
+    return groups, centre_groups
 
 
 def kmeans_sigma(rho: float, iters: int, norm_bound: float) -> float:
@@ -75,10 +110,16 @@ def dp_kmeans(
     norm_bound: float,
     label: str,
     secure: bool = False,
+    groups: np.ndarray | None = None,
+    centre_groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Charge ``rho`` (zCDP) for ``iters`` noisy Lloyd iterations from the public centres
     ``init`` ``(k, d)``, then run them on ``data`` (rows flattened to ``d`` values, clipped to
     L2 norm ``norm_bound``).
+
+    With ``groups`` (private, one per row) and ``centre_groups`` (public, one per centre) each
+    row joins only the centres of its group: a separate k-means per group at the cost of one,
+    since a row still changes one cluster's count and sum.
 
     Returns the public centres ``(k, d)`` and the noisy per-cluster counts of the last
     iteration (float, may be negative or zero: clip before using them as weights).
@@ -91,11 +132,16 @@ def dp_kmeans(
         raise ValueError(f"init has {init.shape[1]} columns but rows have {data.shape[1:]}")
     if iters < 1 or not (rho > 0 and math.isfinite(rho)) or not norm_bound > 0:
         raise ValueError(f"dp-kmeans: need iters >= 1, rho > 0, norm_bound > 0; got {iters}, {rho}")
+    # The groups are checked against the rows only once the rows are read (after the charge).
+    n = None if groups is None else len(groups)
+    groups, centre_groups = _check_groups(n, len(init), groups, centre_groups)
     sensitivity = math.sqrt(1.0 + norm_bound**2)
     sigma = kmeans_sigma(rho, iters, norm_bound)
     ledger.spend(GaussianEvent(sigma=sigma, sensitivity=sensitivity, count=iters), label=label)
 
     x = _rows(data)
+    if groups is not None and len(groups) != len(x):
+        raise ValueError("groups needs one entry per row")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = x * np.minimum(1.0, norm_bound / np.maximum(norms, 1e-300))
     k = len(init)
@@ -103,9 +149,9 @@ def dp_kmeans(
     noisy_counts = np.zeros(k)
     for _ in range(iters):
         member = np.zeros((len(x), k))
-        member[np.arange(len(x)), _nearest(x, centres)] = 1.0
-        noisy_counts = member.sum(axis=0) + _gaussian(sigma, (k,), rng, secure)
-        noisy_sums = member.T @ x + _gaussian(sigma, centres.shape, rng, secure)
+        member[np.arange(len(x)), _nearest(x, centres, groups, centre_groups)] = 1.0
+        noisy_counts = member.sum(axis=0) + gaussian_noise(sigma, (k,), rng, secure)
+        noisy_sums = member.T @ x + gaussian_noise(sigma, centres.shape, rng, secure)
         moved = noisy_counts > max(1.0, _MIN_COUNT_SIGMAS * sigma)
         means = noisy_sums[moved] / noisy_counts[moved, None]
         # A mean of rows inside the ball lies inside it: projecting back only removes noise.
