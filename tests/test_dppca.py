@@ -331,3 +331,21 @@ def test_samples_reproduce_the_cluster_covariance(truth):
     se = np.sqrt((np.outer(d**2, d**2) + want**2) / len(coords))
     # 8-bit rounding adds about (1/255)^2/12 per pixel, i.e. per basis direction.
     assert np.all(np.abs(got - want) < 6 * se + 2 / (255**2 * 12 * model.clip**2))
+
+
+def test_too_little_data_for_the_budget_still_gives_a_model(truth):
+    """40 images at epsilon 0.05: every cluster is inside the noise; the spent budget still
+    buys a (poor) model with one component instead of an error."""
+    _, images, labels = truth
+    ledger = Ledger(0.05, 1e-3, composition="zcdp")
+    messages = []
+    model = get_generator("dppca", clip=20.0).fit(
+        ImageBackend(images[::150], labels[::150], 3),
+        ledger,
+        rng=np.random.default_rng(0),
+        progress=lambda m, f: messages.append(m),
+    )
+    assert len(model.weights) == 1
+    assert any("kept the largest" in m for m in messages)
+    images_out, _ = model.sample_images(10, rng=np.random.default_rng(0))
+    assert images_out.shape == (10, 28, 28)

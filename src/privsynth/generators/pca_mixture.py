@@ -16,7 +16,7 @@ see :mod:`privsynth.measure.moments` for the sensitivities):
    Gaussian and this release is skipped (its share goes to step 4).
 4. the rest: noisy count, sum and second moment per cluster, hence a mean and a covariance
    (projected to positive semi-definite) per cluster; clusters whose noisy count is under
-   ``max(3 sigma, k + 1)`` are dropped.
+   ``max(3 sigma, k + 1)`` are dropped (if that is all of them, the largest is kept).
 
 Sampling draws a class by the noisy class weights, a cluster by its noisy weight, a Gaussian
 point in the subspace and maps it back to pixels: all post-processing. Why this exists next
@@ -195,8 +195,11 @@ class DPPCAMixture:
             label=f"{self.name}: noisy cluster counts, sums and second moments",
             secure=self.secure,
         )
+        model = _mixture(domain, basis, final, centre_classes, self.clip, tuple(shape), k)
+        if len(model.weights) == 1 and not final.counts.max() > _enough(final.sigma, k):
+            report(progress, "no cluster stands above the noise: kept the largest only", 1.0)
         report(progress, "done", 1.0)
-        return _mixture(domain, basis, final, centre_classes, self.clip, tuple(shape), k)
+        return model
 
     def _clusters(self, y, labels, first, clusters, top, ledger, rho, rng, progress):  # noqa: ANN001, ANN202
         """Joint per-class DP k-means from public starts around the noisy class means."""
@@ -227,15 +230,21 @@ class DPPCAMixture:
         return comp, centre_classes
 
 
+def _enough(sigma: float, k: int) -> float:
+    """Noisy rows a cluster needs to be kept: three noise stds, and more than its dimension."""
+    return max(3.0 * sigma, k + 1.0)
+
+
 def _mixture(domain, basis, final, centre_classes, clip, shape, k) -> PCAMixtureModel:  # noqa: ANN001
-    """Means and PSD covariance factors of the clusters with enough noisy rows."""
-    keep = final.counts > max(3.0 * final.sigma, k + 1.0)
+    """Means and PSD covariance factors of the clusters with enough noisy rows.
+
+    When none has (too little data for the budget), the largest is kept: the budget is spent by
+    now, and a poor release is still a release, where an error would waste it.
+    """
+    keep = final.counts > _enough(final.sigma, k)
     if not keep.any():
-        raise InputError(
-            "dppca: no cluster has enough rows above the noise at this budget; "
-            "raise epsilon or use fewer clusters"
-        )
-    counts = final.counts[keep]
+        keep = np.arange(len(final.counts)) == int(np.argmax(final.counts))
+    counts = np.maximum(final.counts[keep], 1.0)
     means = final.sums[keep] / counts[:, None]
     covs = final.seconds[keep] / counts[:, None, None] - np.einsum("ci,cj->cij", means, means)
     vals, vecs = np.linalg.eigh(covs)
