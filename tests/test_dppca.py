@@ -349,3 +349,9 @@ def test_too_little_data_for_the_budget_still_gives_a_model(truth):
     assert any("kept the largest" in m for m in messages)
     images_out, _ = model.sample_images(10, rng=np.random.default_rng(0))
     assert images_out.shape == (10, 28, 28)
+
+
+def test_secure_mode_noise_is_not_replayable_from_the_seed(truth):
+    a, _, _ = _fit(truth, 2.0, seed=0, secure=True)
+    b, _, _ = _fit(truth, 2.0, seed=0, secure=True)
+    assert not np.allclose(a.means, b.means)
