@@ -31,6 +31,7 @@ MAX_DRAWS_PER_ROW = 200
 _ZERO_ACCEPT = 20_000
 _REDRAW_ROUNDS = 64
 _MAX_BATCH = 200_000
+STRATEGIES = ("reject", "rake")
 
 
 class RuleChecker:
@@ -115,6 +116,48 @@ class RuleChecker:
             out[:, j] = bad & ~missing
         return out
 
+    def rake(self, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """Move the consequent of broken implications, keeping its one-way frequencies.
+
+        For each implication ``when -> column in S`` on a categorical column (not named in
+        ``when``): every row that breaks it takes a value of ``S`` drawn from the rows that have
+        one, and as many rows that the rule does not constrain (``when`` false) and that hold a
+        value of ``S`` take the removed values instead. The column's frequencies stay as drawn
+        and the rule's columns keep their joint frequencies outside the broken cells: what a
+        generator that learned the column's frequencies but not its dependence on ``when``
+        should have produced (for a "never positive for men" rule, the women inherit the
+        positives). Rows still breaking a rule afterwards are rejected as usual.
+        """
+        df = df.copy()
+        for rule in self.rules:
+            if rule.kind != "implication" or len(rule.then) != 1 or not rule.when:
+                continue
+            (atom,) = rule.then
+            name = atom.column
+            if (
+                not isinstance(self.schema[name], CategoricalColumn)
+                or atom.op not in ("in", "not in")
+                or name in {c for a in rule.when for c in a.columns}
+            ):
+                continue
+            parsed = {a: self._column(df, a) for a in rule.attributes}
+            cols = {a: v for a, (v, _) in parsed.items()}
+            present = ~np.logical_or.reduce([parsed[a][1] for a in rule.attributes])
+            applies = np.logical_and.reduce([self._atom(w, cols) for w in rule.when]) & present
+            holds = self._atom(atom, cols)
+            bad = np.flatnonzero(applies & ~holds)
+            pool = np.flatnonzero(holds & present)
+            free = np.flatnonzero(~applies & holds & present)
+            if not len(bad) or not len(pool):
+                continue
+            values = df[name].to_numpy(dtype=object, copy=True)
+            removed = rng.permutation(values[bad])
+            swap = rng.choice(free, size=min(len(bad), len(free)), replace=False)
+            values[bad] = values[rng.choice(pool, size=len(bad))]
+            values[swap] = removed[: len(swap)]
+            df[name] = pd.Series(values, index=df.index, dtype=df[name].dtype)
+        return df
+
     def repair(self, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Redraw, inside their current bins, the numbers of rows that break a rule with a
         numeric column, until the rules hold or the rounds run out (rows keep their bins)."""
@@ -174,8 +217,18 @@ def sample_respecting(
     n: int,
     checker: RuleChecker,
     rng: np.random.Generator,
+    *,
+    strategy: str = "reject",
 ) -> pd.DataFrame:
-    """``n`` decoded rows from ``draw`` that respect every rule (bounded rejection)."""
+    """``n`` decoded rows from ``draw`` that respect every rule (bounded rejection).
+
+    ``strategy="rake"`` first moves the consequent of broken implications
+    (:meth:`RuleChecker.rake`); what still breaks a rule is rejected either way.
+    """
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"--rule-strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+        )
     parts: list[pd.DataFrame] = []
     have = drawn = 0
     rejected = np.zeros(len(checker.rules), dtype=np.int64)
@@ -192,7 +245,10 @@ def sample_respecting(
         need = n - have
         m = need if not drawn else math.ceil(need * min(projected / n, MAX_DRAWS_PER_ROW) * 1.2)
         m = min(max(m, need, 64 if drawn else need), _MAX_BATCH)
-        batch = checker.repair(draw(m), rng)
+        batch = draw(m)
+        if strategy == "rake":
+            batch = checker.rake(batch, rng)
+        batch = checker.repair(batch, rng)
         bad = checker.violations(batch)
         keep = ~bad.any(axis=1)
         rejected += bad.sum(axis=0)

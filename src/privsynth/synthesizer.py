@@ -49,11 +49,14 @@ class Synthesizer:
         rng: np.random.Generator,
         where: Mapping[str, Sequence[str]] | None = None,
         rules: bool = True,
+        rule_strategy: str = "reject",
     ) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the model's noisy row-count estimate).
 
         ``where`` maps categorical columns to allowed values; the model conditions on it exactly.
-        Every row respects the schema's rules (``rules=False`` gives the model's raw draws).
+        Every row respects the schema's rules (``rules=False`` gives the model's raw draws);
+        ``rule_strategy="rake"`` moves the consequent of broken implications before rejecting
+        (:meth:`privsynth.enforce.RuleChecker.rake`).
         """
         if n is None:
             n = max(1, round(float(self.model.estimated_total())))
@@ -63,8 +66,14 @@ class Synthesizer:
         code_where = None
         if where:
             code_where = {col: disc.codes_for(col, list(vals)) for col, vals in where.items()}
+        from privsynth.enforce import STRATEGIES
+
+        if rule_strategy not in STRATEGIES:
+            raise InputError(
+                f"--rule-strategy must be one of {', '.join(STRATEGIES)}, got {rule_strategy!r}"
+            )
         if rules and self.schema.rules:
-            return self._sample_with_rules(int(n), rng, where or {}, code_where)
+            return self._sample_with_rules(int(n), rng, where or {}, code_where, rule_strategy)
         if hasattr(self.model, "sample_values"):  # models that draw real numbers (dpflow)
             codes, values = self.model.sample_values(int(n), rng=rng, where=code_where)
             return disc.decode(codes, rng, values=values)
@@ -77,6 +86,7 @@ class Synthesizer:
         rng: np.random.Generator,
         where: Mapping[str, Sequence[str]],
         code_where: dict[str, list[int]] | None,
+        strategy: str = "reject",
     ) -> pd.DataFrame:
         """Rows that respect the schema's rules (:mod:`privsynth.enforce`); post-processing."""
         from privsynth.enforce import RuleChecker, sample_respecting
@@ -90,7 +100,7 @@ class Synthesizer:
         def draw(m: int) -> pd.DataFrame:
             return self.sample(m, rng=rng, where=where, rules=False)
 
-        return sample_respecting(draw, n, checker, rng)
+        return sample_respecting(draw, n, checker, rng, strategy=strategy)
 
     def save(self, path: str | Path) -> None:
         """Write the model folder (manifest + arrays; no pickle, no training rows)."""

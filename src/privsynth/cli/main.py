@@ -231,6 +231,15 @@ def sample(
             "numeric column (e.g. capital-gain=0.01; tables).",
         ),
     ] = None,
+    rule_strategy: Annotated[
+        str,
+        typer.Option(
+            "--rule-strategy",
+            help="How rows that break the schema's rules are handled (tables): reject (draw "
+            "again) or rake (move the consequent of a broken implication, keeping its "
+            "frequencies, then reject what still breaks a rule).",
+        ),
+    ] = "reject",
     seed: Seed = None,
 ) -> None:
     """Sample synthetic rows or images from a model folder (post-processing: costs no budget)."""
@@ -269,7 +278,9 @@ def sample(
             df = targeted.rows
             console.print(targeted.summary(), highlight=False)
         else:
-            df = synth.sample(n, rng=make_rng(seed), where=parse_where(where))
+            df = synth.sample(
+                n, rng=make_rng(seed), where=parse_where(where), rule_strategy=rule_strategy
+            )
         missing = synth.schema.missing_values[0] if synth.schema.missing_values else ""
         write_atomic(output, lambda p: df.to_csv(p, index=False, na_rep=missing))
     out_console.print(f"wrote {len(df)} rows to {output}")

@@ -1,0 +1,89 @@
+"""Rule strategy "rake": a broken implication's consequent moves, its frequencies stay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privsynth.enforce import RuleChecker, sample_respecting
+from privsynth.errors import InputError
+from privsynth.schema import schema_from_dict
+
+RULE = "sex == 'Male' -> c == '0'"
+
+
+def _schema(rules=(RULE,)):
+    return schema_from_dict(
+        {
+            "columns": [
+                {"name": "sex", "type": "categorical", "values": ["Female", "Male"]},
+                {"name": "c", "type": "categorical", "values": ["0", "1"]},
+                {"name": "k", "type": "categorical", "values": ["a", "b", "c"]},
+            ],
+            "rules": list(rules),
+        }
+    )
+
+
+def _independent(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """What a generator that learned the one-way frequencies only would draw: c independent
+    of sex (23 % positive), a third of the rows women."""
+    return pd.DataFrame(
+        {
+            "sex": np.where(rng.random(n) < 1 / 3, "Female", "Male"),
+            "c": np.where(rng.random(n) < 0.23, "1", "0"),
+            "k": rng.choice(["a", "b", "c"], n),
+        }
+    )
+
+
+def test_rake_keeps_frequencies_and_gives_women_the_positives():
+    rng = np.random.default_rng(0)
+    df = _independent(30_000, rng)
+    out = RuleChecker(_schema()).rake(df, np.random.default_rng(1))
+    assert not RuleChecker(_schema()).violations(out).any()
+    # Exactly: c's counts, sex and k are unchanged.
+    assert (out["c"] == "1").sum() == (df["c"] == "1").sum()
+    assert out["sex"].equals(df["sex"]) and out["k"].equals(df["k"])
+    women = out["sex"] == "Female"
+    want = (df["c"] == "1").mean() / women.mean()
+    assert (out.loc[women, "c"] == "1").mean() == pytest.approx(want, abs=1e-12)
+    # Rows moved only where needed: men that were negative and women that were positive stay.
+    assert (out.loc[~women & (df["c"] == "0"), "c"] == "0").all()
+    assert (out.loc[women & (df["c"] == "1"), "c"] == "1").all()
+
+
+def test_rake_when_the_unconstrained_rows_cannot_absorb_everything():
+    """c positive for 90 % of all rows: women cannot take all the men's positives; the rule
+    still holds and the remainder shrinks c's frequency (as rejection would)."""
+    rng = np.random.default_rng(2)
+    df = _independent(3000, rng)
+    df["c"] = np.where(rng.random(3000) < 0.9, "1", "0")
+    out = RuleChecker(_schema()).rake(df, np.random.default_rng(3))
+    assert not RuleChecker(_schema()).violations(out).any()
+    assert (out.loc[out["sex"] == "Female", "c"] == "1").all()
+
+
+def test_missing_values_and_other_rules_are_left_alone():
+    schema = _schema((RULE, {"forbid": {"k": "a", "c": "1"}}, "k in ['b'] -> sex == 'Female'"))
+    df = pd.DataFrame({"sex": ["Male", None, "Male"], "c": ["1", "1", "0"], "k": ["b", "a", "b"]})
+    out = RuleChecker(schema).rake(df, np.random.default_rng(0))
+    assert out.loc[1, "c"] == "1"  # sex missing: the rule does not apply
+    assert out.loc[0, "c"] == "0"  # the man's positive moved (nobody to absorb it)
+    assert out["sex"].tolist()[::2] == ["Male", "Male"]  # no row has sex == Female to draw from
+
+
+def test_sample_respecting_rake_and_bad_strategy():
+    rng = np.random.default_rng(4)
+    checker = RuleChecker(_schema())
+    out = sample_respecting(lambda m: _independent(m, rng), 5000, checker, rng, strategy="rake")
+    assert len(out) == 5000 and not checker.violations(out).any()
+    women = out["sex"] == "Female"
+    # Raked: women's rate near 0.23 / (1/3) = 0.69 (binomial tolerance, 6 sd).
+    p, n = 0.69, int(women.sum())
+    assert abs((out.loc[women, "c"] == "1").mean() - p) < 6 * np.sqrt(p * (1 - p) / n) + 0.01
+    rejected = sample_respecting(lambda m: _independent(m, rng), 5000, checker, rng)
+    assert (rejected.loc[rejected["sex"] == "Female", "c"] == "1").mean() < 0.3
+    with pytest.raises(InputError, match="rule-strategy"):
+        sample_respecting(lambda m: _independent(m, rng), 10, checker, rng, strategy="fix")
