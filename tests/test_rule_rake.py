@@ -66,7 +66,7 @@ def test_rake_when_the_unconstrained_rows_cannot_absorb_everything():
 
 
 def test_missing_values_and_other_rules_are_left_alone():
-    schema = _schema((RULE, {"forbid": {"k": "a", "c": "1"}}, "k in ['b'] -> sex == 'Female'"))
+    schema = _schema((RULE, "k in ['b'] -> sex == 'Female'"))
     df = pd.DataFrame({"sex": ["Male", None, "Male"], "c": ["1", "1", "0"], "k": ["b", "a", "b"]})
     out = RuleChecker(schema).rake(df, np.random.default_rng(0))
     assert out.loc[1, "c"] == "1"  # sex missing: the rule does not apply
@@ -87,3 +87,13 @@ def test_sample_respecting_rake_and_bad_strategy():
     assert (rejected.loc[rejected["sex"] == "Female", "c"] == "1").mean() < 0.3
     with pytest.raises(InputError, match="rule-strategy"):
         sample_respecting(lambda m: _independent(m, rng), 10, checker, rng, strategy="fix")
+
+
+def test_forbidden_combination_is_raked_on_its_last_column():
+    rule = {"forbid": {"sex": "Male", "c": "1"}}
+    rng = np.random.default_rng(5)
+    df = _independent(20_000, rng)
+    out = RuleChecker(_schema((rule,))).rake(df, np.random.default_rng(6))
+    assert not RuleChecker(_schema((rule,))).violations(out).any()
+    assert (out["c"] == "1").sum() == (df["c"] == "1").sum()
+    assert out["sex"].equals(df["sex"])

@@ -120,31 +120,36 @@ class RuleChecker:
         """Move the consequent of broken implications, keeping its one-way frequencies.
 
         For each implication ``when -> column in S`` on a categorical column (not named in
-        ``when``): every row that breaks it takes a value of ``S`` drawn from the rows that have
-        one, and as many rows that the rule does not constrain (``when`` false) and that hold a
-        value of ``S`` take the removed values instead. The column's frequencies stay as drawn
-        and the rule's columns keep their joint frequencies outside the broken cells: what a
-        generator that learned the column's frequencies but not its dependence on ``when``
-        should have produced (for a "never positive for men" rule, the women inherit the
-        positives). Rows still breaking a rule afterwards are rejected as usual.
+        ``when``), and each forbidden combination read as ``other conditions -> last column not
+        in its forbidden values``: every row that breaks it takes a value of ``S`` drawn from
+        the rows that have one, and as many rows that the rule does not constrain (``when``
+        false) and that hold a value of ``S`` take the removed values instead. The column's
+        frequencies stay as drawn and the rule's columns keep their joint frequencies outside
+        the broken cells: what a generator that learned the column's frequencies but not its
+        dependence on ``when`` should have produced (for a "never positive for men" rule, the
+        women inherit the positives). Rows still breaking a rule afterwards are rejected as
+        usual.
         """
         df = df.copy()
         for rule in self.rules:
-            if rule.kind != "implication" or len(rule.then) != 1 or not rule.when:
+            if rule.kind == "implication" and len(rule.then) == 1 and rule.when:
+                when, atom, negate = rule.when, rule.then[0], False
+            elif rule.kind == "forbid" and len(rule.when) >= 2:
+                when, atom, negate = rule.when[:-1], rule.when[-1], True
+            else:
                 continue
-            (atom,) = rule.then
             name = atom.column
             if (
                 not isinstance(self.schema[name], CategoricalColumn)
                 or atom.op not in ("in", "not in")
-                or name in {c for a in rule.when for c in a.columns}
+                or name in {c for a in when for c in a.columns}
             ):
                 continue
             parsed = {a: self._column(df, a) for a in rule.attributes}
             cols = {a: v for a, (v, _) in parsed.items()}
             present = ~np.logical_or.reduce([parsed[a][1] for a in rule.attributes])
-            applies = np.logical_and.reduce([self._atom(w, cols) for w in rule.when]) & present
-            holds = self._atom(atom, cols)
+            applies = np.logical_and.reduce([self._atom(w, cols) for w in when]) & present
+            holds = self._atom(atom, cols) != negate
             bad = np.flatnonzero(applies & ~holds)
             pool = np.flatnonzero(holds & present)
             free = np.flatnonzero(~applies & holds & present)
