@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import shlex
 import sys
 import time
@@ -273,11 +274,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--out-json", type=Path, default=DEFAULT_JSON)
     p.add_argument("--out-md", type=Path, default=DEFAULT_MD)
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="result files of earlier runs (same data, delta and seed) to join into one",
+    )
     args = p.parse_args(argv)
     if args.generators is None:
         tables = [n for n in sorted(REGISTRY) if getattr(generator_class(n), "supports_tables", 1)]
         args.generators = list(QUICK_PARAMS) if args.quick else tables
     return args
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Join the runs of several result files (their commands joined by ' ; ')."""
+    parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
+    keys = ("data", "rows", "delta", "seed", "quick")
+    for other in parts[1:]:
+        if any(other[k] != parts[0][k] for k in keys):
+            raise SystemExit(f"--merge: the files differ in one of {keys}")
+    result = {**parts[0], "runs": [r for part in parts for r in part["runs"]]}
+    result["command"] = " ; ".join(part["command"] for part in parts)
+    result["date"] = " / ".join(part["date"] for part in parts)
+    write(args, result)
+    return 0
 
 
 def write(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -289,6 +311,8 @@ def write(args: argparse.Namespace, result: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid and write the JSON and markdown results."""
     args = parse_args(argv)
+    if args.merge:
+        return merge(args)
     import torch
 
     from privsynth.tables import read_table
