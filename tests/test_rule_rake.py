@@ -77,13 +77,15 @@ def test_missing_values_and_other_rules_are_left_alone():
 def test_sample_respecting_rake_and_bad_strategy():
     rng = np.random.default_rng(4)
     checker = RuleChecker(_schema())
-    out = sample_respecting(lambda m: _independent(m, rng), 5000, checker, rng, strategy="rake")
+    out = sample_respecting(lambda m: _independent(m, rng), 5000, checker, rng)  # default: rake
     assert len(out) == 5000 and not checker.violations(out).any()
     women = out["sex"] == "Female"
     # Raked: women's rate near 0.23 / (1/3) = 0.69 (binomial tolerance, 6 sd).
     p, n = 0.69, int(women.sum())
     assert abs((out.loc[women, "c"] == "1").mean() - p) < 6 * np.sqrt(p * (1 - p) / n) + 0.01
-    rejected = sample_respecting(lambda m: _independent(m, rng), 5000, checker, rng)
+    rejected = sample_respecting(
+        lambda m: _independent(m, rng), 5000, checker, rng, strategy="reject"
+    )
     assert (rejected.loc[rejected["sex"] == "Female", "c"] == "1").mean() < 0.3
     with pytest.raises(InputError, match="rule-strategy"):
         sample_respecting(lambda m: _independent(m, rng), 10, checker, rng, strategy="fix")
@@ -97,3 +99,43 @@ def test_forbidden_combination_is_raked_on_its_last_column():
     assert not RuleChecker(_schema((rule,))).violations(out).any()
     assert (out["c"] == "1").sum() == (df["c"] == "1").sum()
     assert out["sex"].equals(df["sex"])
+
+
+def test_cli_rule_strategy(tmp_path):
+    from typer.testing import CliRunner
+
+    from privsynth.cli.main import app
+    from privsynth.synthesizer import fit_table
+
+    rng = np.random.default_rng(7)
+    df = _independent(2000, rng)
+    df.loc[df["sex"] == "Male", "c"] = "0"
+    synth, _ = fit_table(df, _schema(), generator="independent", epsilon=5.0, delta=1e-6, rng=rng)
+    synth.save(tmp_path / "m")
+    runner = CliRunner()
+    bad = runner.invoke(
+        app,
+        ["sample", str(tmp_path / "m"), "-o", str(tmp_path / "x.csv"), "--rule-strategy", "fix"],
+    )
+    assert bad.exit_code != 0 and "--rule-strategy" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+    for strategy in ("rake", "reject"):
+        out = tmp_path / f"{strategy}.csv"
+        ok = runner.invoke(
+            app,
+            [
+                "sample",
+                str(tmp_path / "m"),
+                "-o",
+                str(out),
+                "-n",
+                "3000",
+                "--rule-strategy",
+                strategy,
+                "--seed",
+                "1",
+            ],
+        )
+        assert ok.exit_code == 0, ok.output
+        got = pd.read_csv(out, dtype=str)
+        assert not ((got["sex"] == "Male") & (got["c"] == "1")).any()

@@ -1,9 +1,10 @@
 """Synthetic rows that respect the schema's rules, for every model type (post-processing).
 
 :class:`RuleChecker` evaluates rules on decoded values. :func:`sample_respecting` wraps any
-sampler: it redraws, inside their own bins, the numbers of rows that break a rule only within a
-partial bin (so every row keeps its bins), and then rejects the rows that still break a rule,
-drawing more until the request is filled. The rejection is bounded: when the projected number
+sampler: by default it first rakes broken implications (:meth:`RuleChecker.rake`: the consequent
+moves, its frequencies stay), redraws, inside their own bins, the numbers of rows that break a
+rule only within a partial bin (so every row keeps its bins), and then rejects the rows that
+still break a rule, drawing more until the request is filled. The rejection is bounded: when the projected number
 of draws passes a limit it raises an :class:`InputError` with the acceptance rate, instead of
 returning fewer rows. Graphical models put exact zeros on forbidden cells, so for them only
 values inside partial bins are redrawn and nothing is rejected.
@@ -223,12 +224,13 @@ def sample_respecting(
     checker: RuleChecker,
     rng: np.random.Generator,
     *,
-    strategy: str = "reject",
+    strategy: str = "rake",
 ) -> pd.DataFrame:
     """``n`` decoded rows from ``draw`` that respect every rule (bounded rejection).
 
-    ``strategy="rake"`` first moves the consequent of broken implications
-    (:meth:`RuleChecker.rake`); what still breaks a rule is rejected either way.
+    ``strategy="rake"`` (the default) first moves the consequent of broken implications
+    (:meth:`RuleChecker.rake`); what still breaks a rule is rejected either way. Graphical
+    models draw no broken categorical rule (structural zeros), so for them both are the same.
     """
     if strategy not in STRATEGIES:
         raise InputError(

@@ -49,14 +49,15 @@ class Synthesizer:
         rng: np.random.Generator,
         where: Mapping[str, Sequence[str]] | None = None,
         rules: bool = True,
-        rule_strategy: str = "reject",
+        rule_strategy: str = "rake",
     ) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the model's noisy row-count estimate).
 
         ``where`` maps categorical columns to allowed values; the model conditions on it exactly.
         Every row respects the schema's rules (``rules=False`` gives the model's raw draws);
-        ``rule_strategy="rake"`` moves the consequent of broken implications before rejecting
-        (:meth:`privsynth.enforce.RuleChecker.rake`).
+        by default (``rule_strategy="rake"``) the consequent of a broken implication is moved
+        before what still breaks a rule is rejected (:meth:`privsynth.enforce.RuleChecker.rake`;
+        bench/results/control_features_rake.md); ``"reject"`` only rejects.
         """
         if n is None:
             n = max(1, round(float(self.model.estimated_total())))
@@ -86,7 +87,7 @@ class Synthesizer:
         rng: np.random.Generator,
         where: Mapping[str, Sequence[str]],
         code_where: dict[str, list[int]] | None,
-        strategy: str = "reject",
+        strategy: str = "rake",
     ) -> pd.DataFrame:
         """Rows that respect the schema's rules (:mod:`privsynth.enforce`); post-processing."""
         from privsynth.enforce import RuleChecker, sample_respecting

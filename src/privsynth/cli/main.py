@@ -235,11 +235,11 @@ def sample(
         str,
         typer.Option(
             "--rule-strategy",
-            help="How rows that break the schema's rules are handled (tables): reject (draw "
-            "again) or rake (move the consequent of a broken implication, keeping its "
-            "frequencies, then reject what still breaks a rule).",
+            help="How rows that break the schema's rules are handled (tables): rake (the "
+            "default: move the consequent of a broken implication, keeping its frequencies, "
+            "then reject what still breaks a rule) or reject (only draw again).",
         ),
-    ] = "reject",
+    ] = "rake",
     seed: Seed = None,
 ) -> None:
     """Sample synthetic rows or images from a model folder (post-processing: costs no budget)."""
