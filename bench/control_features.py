@@ -289,13 +289,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def merge(args: argparse.Namespace) -> int:
-    """Join the runs of several result files (their commands joined by ' ; ')."""
+    """Join the runs of several result files (their commands joined by ' ; '); a (generator,
+    epsilon, setting) already seen in an earlier file is skipped."""
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
     keys = ("data", "rows", "delta", "seed", "quick")
     for other in parts[1:]:
         if any(other[k] != parts[0][k] for k in keys):
             raise SystemExit(f"--merge: the files differ in one of {keys}")
-    result = {**parts[0], "runs": [r for part in parts for r in part["runs"]]}
+    runs, seen = [], set()
+    for part in parts:
+        for r in part["runs"]:
+            key = (r["generator"], r["epsilon"], r["setting"])
+            if key not in seen:  # a baseline re-run in a later file is the same fit
+                seen.add(key)
+                runs.append(r)
+    result = {**parts[0], "runs": runs}
     result["command"] = " ; ".join(part["command"] for part in parts)
     result["date"] = " / ".join(part["date"] for part in parts)
     write(args, result)
