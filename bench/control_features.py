@@ -290,7 +290,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def merge(args: argparse.Namespace) -> int:
     """Join the runs of several result files (their commands joined by ' ; '); a (generator,
-    epsilon, setting) already seen in an earlier file is skipped."""
+    epsilon, setting) already seen in an earlier file is skipped, and differences are taken to
+    the run without rules of the same generator and epsilon from any of the files."""
     parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
     keys = ("data", "rows", "delta", "seed", "quick")
     for other in parts[1:]:
@@ -303,6 +304,12 @@ def merge(args: argparse.Namespace) -> int:
             if key not in seen:  # a baseline re-run in a later file is the same fit
                 seen.add(key)
                 runs.append(r)
+    # Differences are to the same generator and epsilon without rules, whichever file has it.
+    base = {(r["generator"], r["epsilon"]): r for r in runs if r["setting"] == "none"}
+    for r in runs:
+        b = base.get((r["generator"], r["epsilon"]))
+        if b is not None and "error" not in r and "error" not in b:
+            r["d_tvd2"], r["d_auc"] = r["tvd2"] - b["tvd2"], r["auc"] - b["auc"]
     result = {**parts[0], "runs": runs}
     result["command"] = " ; ".join(part["command"] for part in parts)
     result["date"] = " / ".join(part["date"] for part in parts)

@@ -139,3 +139,16 @@ def test_cli_rule_strategy(tmp_path):
         assert ok.exit_code == 0, ok.output
         got = pd.read_csv(out, dtype=str)
         assert not ((got["sex"] == "Male") & (got["c"] == "1")).any()
+
+
+def test_compensation_never_breaks_another_rule():
+    """Women with k == 'a' may not be positive either: the men's positives go only to women
+    with another k, and c keeps its count while they can absorb it."""
+    rules = (RULE, "k in ['a'] -> c == '0'")
+    rng = np.random.default_rng(8)
+    df = _independent(20_000, rng)
+    df["c"] = np.where(rng.random(len(df)) < 0.15, "1", "0")
+    checker = RuleChecker(_schema(rules))
+    out = checker.rake(df, np.random.default_rng(9))
+    assert not checker.violations(out).any()
+    assert (out["c"] == "1").sum() == (df["c"] == "1").sum()

@@ -124,7 +124,8 @@ class RuleChecker:
         ``when``), and each forbidden combination read as ``other conditions -> last column not
         in its forbidden values``: every row that breaks it takes a value of ``S`` drawn from
         the rows that have one, and as many rows that the rule does not constrain (``when``
-        false) and that hold a value of ``S`` take the removed values instead. The column's
+        false), that hold a value of ``S`` and that break no rule with the new value take the
+        removed values instead. The column's
         frequencies stay as drawn and the rule's columns keep their joint frequencies outside
         the broken cells: what a generator that learned the column's frequencies but not its
         dependence on ``when`` should have produced (for a "never positive for men" rule, the
@@ -157,10 +158,18 @@ class RuleChecker:
             if not len(bad) or not len(pool):
                 continue
             values = df[name].to_numpy(dtype=object, copy=True)
-            removed = rng.permutation(values[bad])
-            swap = rng.choice(free, size=min(len(bad), len(free)), replace=False)
+            removed = values[bad]
             values[bad] = values[rng.choice(pool, size=len(bad))]
-            values[swap] = removed[: len(swap)]
+            free = rng.permutation(free)
+            for value in pd.unique(removed):
+                # Only rows that break no rule with the value take it, so one rule's move does
+                # not break another (what cannot be placed is lost, as under rejection).
+                trial = df.iloc[free].copy()
+                trial[name] = pd.Series([value] * len(free), index=trial.index, dtype=object)
+                fits = free[~self.violations(trial).any(axis=1)]
+                take = fits[: int(np.sum(removed == value))]
+                values[take] = value
+                free = np.setdiff1d(free, take, assume_unique=True)
             df[name] = pd.Series(values, index=df.index, dtype=df[name].dtype)
         return df
 
