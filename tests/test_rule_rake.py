@@ -152,3 +152,16 @@ def test_compensation_never_breaks_another_rule():
     out = checker.rake(df, np.random.default_rng(9))
     assert not checker.violations(out).any()
     assert (out["c"] == "1").sum() == (df["c"] == "1").sum()
+
+
+def test_a_later_rules_move_is_fixed_in_the_next_pass():
+    """Raking sex (women with k == 'a' are forbidden) turns positive women into positive men;
+    the next pass gives those positives back to women, so nothing is left to reject."""
+    rules = (RULE, {"forbid": {"k": "a", "sex": "Female"}})
+    rng = np.random.default_rng(10)
+    df = _independent(20_000, rng)
+    checker = RuleChecker(_schema(rules))
+    out = checker.rake(df, np.random.default_rng(11))
+    assert not checker.violations(out).any()
+    assert (out["c"] == "1").sum() == (df["c"] == "1").sum()
+    assert (out["sex"] == "Female").sum() == (df["sex"] == "Female").sum()

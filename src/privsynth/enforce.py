@@ -32,6 +32,7 @@ MAX_DRAWS_PER_ROW = 200
 _ZERO_ACCEPT = 20_000
 _REDRAW_ROUNDS = 64
 _MAX_BATCH = 200_000
+_RAKE_PASSES = 3
 STRATEGIES = ("reject", "rake")
 
 
@@ -133,45 +134,54 @@ class RuleChecker:
         usual.
         """
         df = df.copy()
-        for rule in self.rules:
-            if rule.kind == "implication" and len(rule.then) == 1 and rule.when:
-                when, atom, negate = rule.when, rule.then[0], False
-            elif rule.kind == "forbid" and len(rule.when) >= 2:
-                when, atom, negate = rule.when[:-1], rule.when[-1], True
-            else:
-                continue
-            name = atom.column
-            if (
-                not isinstance(self.schema[name], CategoricalColumn)
-                or atom.op not in ("in", "not in")
-                or name in {c for a in when for c in a.columns}
-            ):
-                continue
-            parsed = {a: self._column(df, a) for a in rule.attributes}
-            cols = {a: v for a, (v, _) in parsed.items()}
-            present = ~np.logical_or.reduce([parsed[a][1] for a in rule.attributes])
-            applies = np.logical_and.reduce([self._atom(w, cols) for w in when]) & present
-            holds = self._atom(atom, cols) != negate
-            bad = np.flatnonzero(applies & ~holds)
-            pool = np.flatnonzero(holds & present)
-            free = np.flatnonzero(~applies & holds & present)
-            if not len(bad) or not len(pool):
-                continue
-            values = df[name].to_numpy(dtype=object, copy=True)
-            removed = values[bad]
-            values[bad] = values[rng.choice(pool, size=len(bad))]
-            free = rng.permutation(free)
-            for value in pd.unique(removed):
-                # Only rows that break no rule with the value take it, so one rule's move does
-                # not break another (what cannot be placed is lost, as under rejection).
-                trial = df.iloc[free].copy()
-                trial[name] = pd.Series([value] * len(free), index=trial.index, dtype=object)
-                fits = free[~self.violations(trial).any(axis=1)]
-                take = fits[: int(np.sum(removed == value))]
-                values[take] = value
-                free = np.setdiff1d(free, take, assume_unique=True)
-            df[name] = pd.Series(values, index=df.index, dtype=df[name].dtype)
+        # Passes: a later rule's move can break an earlier one (raking sex for one rule may
+        # turn a positive woman into a positive man); what is left after them is rejected.
+        for _ in range(_RAKE_PASSES):
+            moved = [self._rake_rule(df, rule, rng) for rule in self.rules]
+            if not any(moved):
+                break
         return df
+
+    def _rake_rule(self, df: pd.DataFrame, rule: Rule, rng: np.random.Generator) -> bool:
+        """Rake ``df`` in place for one rule; whether any row broke it."""
+        if rule.kind == "implication" and len(rule.then) == 1 and rule.when:
+            when, atom, negate = rule.when, rule.then[0], False
+        elif rule.kind == "forbid" and len(rule.when) >= 2:
+            when, atom, negate = rule.when[:-1], rule.when[-1], True
+        else:
+            return False
+        name = atom.column
+        if (
+            not isinstance(self.schema[name], CategoricalColumn)
+            or atom.op not in ("in", "not in")
+            or name in {c for a in when for c in a.columns}
+        ):
+            return False
+        parsed = {a: self._column(df, a) for a in rule.attributes}
+        cols = {a: v for a, (v, _) in parsed.items()}
+        present = ~np.logical_or.reduce([parsed[a][1] for a in rule.attributes])
+        applies = np.logical_and.reduce([self._atom(w, cols) for w in when]) & present
+        holds = self._atom(atom, cols) != negate
+        bad = np.flatnonzero(applies & ~holds)
+        pool = np.flatnonzero(holds & present)
+        free = np.flatnonzero(~applies & holds & present)
+        if not len(bad) or not len(pool):
+            return False
+        values = df[name].to_numpy(dtype=object, copy=True)
+        removed = values[bad]
+        values[bad] = values[rng.choice(pool, size=len(bad))]
+        free = rng.permutation(free)
+        for value in pd.unique(removed):
+            # Only rows that break no rule with the value take it, so one rule's move does
+            # not break another (what cannot be placed is lost, as under rejection).
+            trial = df.iloc[free].copy()
+            trial[name] = pd.Series([value] * len(free), index=trial.index, dtype=object)
+            fits = free[~self.violations(trial).any(axis=1)]
+            take = fits[: int(np.sum(removed == value))]
+            values[take] = value
+            free = np.setdiff1d(free, take, assume_unique=True)
+        df[name] = pd.Series(values, index=df.index, dtype=df[name].dtype)
+        return True
 
     def repair(self, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Redraw, inside their current bins, the numbers of rows that break a rule with a
