@@ -31,6 +31,15 @@ class Domain:
         """``{name: size}`` in order."""
         return dict(zip(self.attributes, self.sizes, strict=True))
 
+    def to_state(self) -> dict[str, list]:
+        """``{"attributes": [...], "sizes": [...]}``: how model files store a domain."""
+        return {"attributes": list(self.attributes), "sizes": list(self.sizes)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, list]) -> Domain:
+        """Inverse of :meth:`to_state`."""
+        return cls(tuple(state["attributes"]), tuple(state["sizes"]))
+
     def __getitem__(self, attr: str) -> int:
         return self.sizes[self.attributes.index(attr)]
 

@@ -4,8 +4,8 @@
 sampler: by default it first rakes broken implications (:meth:`RuleChecker.rake`: the consequent
 moves, its frequencies stay), redraws, inside their own bins, the numbers of rows that break a
 rule only within a partial bin (so every row keeps its bins), and then rejects the rows that
-still break a rule, drawing more until the request is filled. The rejection is bounded: when the projected number
-of draws passes a limit it raises an :class:`InputError` with the acceptance rate, instead of
+still break a rule, drawing more until the request is filled. The rejection is bounded: when
+the projected number of draws passes a limit it raises an :class:`InputError` with the acceptance rate, instead of
 returning fewer rows. Graphical models put exact zeros on forbidden cells, so for them only
 values inside partial bins are redrawn and nothing is rejected.
 
@@ -126,9 +126,8 @@ class RuleChecker:
         in its forbidden values``: every row that breaks it takes a value of ``S`` drawn from
         the rows that have one, and as many rows that the rule does not constrain (``when``
         false), that hold a value of ``S`` and that break no rule with the new value take the
-        removed values instead. The column's
-        frequencies stay as drawn and the rule's columns keep their joint frequencies outside
-        the broken cells: what a generator that learned the column's frequencies but not its
+        removed values instead. The column's frequencies stay as drawn and the rule's columns
+        keep their joint frequencies outside the broken cells: what a generator that learned the column's frequencies but not its
         dependence on ``when`` should have produced (for a "never positive for men" rule, the
         women inherit the positives). Rows still breaking a rule afterwards are rejected as
         usual.
@@ -237,6 +236,14 @@ def draw_in_bins(num: NumericColumn, bins: np.ndarray, rng: np.random.Generator)
     return np.clip(lo + (hi - lo) * rng.random(len(bins)), num.lower, num.upper)
 
 
+def check_strategy(strategy: str) -> None:
+    """InputError unless ``strategy`` is one of :data:`STRATEGIES`."""
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"--rule-strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+        )
+
+
 def sample_respecting(
     draw: Callable[[int], pd.DataFrame],
     n: int,
@@ -251,10 +258,7 @@ def sample_respecting(
     (:meth:`RuleChecker.rake`); what still breaks a rule is rejected either way. Graphical
     models draw no broken categorical rule (structural zeros), so for them both are the same.
     """
-    if strategy not in STRATEGIES:
-        raise InputError(
-            f"--rule-strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
-        )
+    check_strategy(strategy)
     parts: list[pd.DataFrame] = []
     have = drawn = 0
     rejected = np.zeros(len(checker.rules), dtype=np.int64)

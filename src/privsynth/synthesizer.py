@@ -67,12 +67,9 @@ class Synthesizer:
         code_where = None
         if where:
             code_where = {col: disc.codes_for(col, list(vals)) for col, vals in where.items()}
-        from privsynth.enforce import STRATEGIES
+        from privsynth.enforce import check_strategy
 
-        if rule_strategy not in STRATEGIES:
-            raise InputError(
-                f"--rule-strategy must be one of {', '.join(STRATEGIES)}, got {rule_strategy!r}"
-            )
+        check_strategy(rule_strategy)  # also when the schema has no rules: a typo is an error
         if rules and self.schema.rules:
             return self._sample_with_rules(int(n), rng, where or {}, code_where, rule_strategy)
         if hasattr(self.model, "sample_values"):  # models that draw real numbers (dpflow)

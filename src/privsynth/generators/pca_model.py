@@ -114,10 +114,7 @@ class PCAMixtureModel:
         meta = {
             "model_type": self.model_type,
             "kind": self.kind,
-            "domain": {
-                "attributes": list(self.domain.attributes),
-                "sizes": list(self.domain.sizes),
-            },
+            "domain": self.domain.to_state(),
             "clip": self.clip,
             "total": self.total,
             "image_shape": list(self.image_shape),
@@ -134,7 +131,7 @@ class PCAMixtureModel:
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PCAMixtureModel:
         """Inverse of :meth:`to_state`."""
-        domain = Domain(tuple(meta["domain"]["attributes"]), tuple(meta["domain"]["sizes"]))
+        domain = Domain.from_state(meta["domain"])
         shape = meta["image_shape"]
         return cls(
             domain,

@@ -314,10 +314,7 @@ class FlowModel:
         arrays = {"loc": self.loc, "scale": self.scale, **to_arrays("net", self.net)}
         meta = {
             "model_type": self.model_type,
-            "domain": {
-                "attributes": list(self.domain.attributes),
-                "sizes": list(self.domain.sizes),
-            },
+            "domain": self.domain.to_state(),
             "variables": [list(v) for v in self.variables],
             "valued": list(self.valued),
             "scales": {a: {**asdict(s), "edges": list(s.edges)} for a, s in self.scales.items()},
@@ -329,7 +326,7 @@ class FlowModel:
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> FlowModel:
         """Inverse of :meth:`to_state`."""
-        domain = Domain(tuple(meta["domain"]["attributes"]), tuple(meta["domain"]["sizes"]))
+        domain = Domain.from_state(meta["domain"])
         scales = {
             a: NumericScale(**{**s, "edges": tuple(s["edges"])}) for a, s in meta["scales"].items()
         }

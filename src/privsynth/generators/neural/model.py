@@ -213,10 +213,7 @@ class NeuralModel:
         meta = {
             "model_type": self.model_type,
             "kind": self.kind,
-            "domain": {
-                "attributes": list(self.domain.attributes),
-                "sizes": list(self.domain.sizes),
-            },
+            "domain": self.domain.to_state(),
             "specs": self.specs,
             "latent_dim": self.latent_dim,
             "total": self.total,
@@ -228,7 +225,7 @@ class NeuralModel:
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NeuralModel:
         """Inverse of :meth:`to_state`."""
-        domain = Domain(tuple(meta["domain"]["attributes"]), tuple(meta["domain"]["sizes"]))
+        domain = Domain.from_state(meta["domain"])
         decoders = []
         for i, s in enumerate(meta["specs"]):
             dec = build(s)
