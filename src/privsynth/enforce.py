@@ -125,7 +125,7 @@ class RuleChecker:
         ``when``), and each forbidden combination read as ``other conditions -> last column not
         in its forbidden values``: every row that breaks it takes a value of ``S`` drawn from
         the rows that have one, and as many rows that the rule does not constrain (``when``
-        false), that hold a value of ``S`` and that break no rule with the new value take the
+        false), that hold a value of ``S`` and that break no new rule with the new value take the
         removed values instead. The column's frequencies stay as drawn and the rule's columns
         keep their joint frequencies outside the broken cells: what a generator that learned the column's frequencies but not its
         dependence on ``when`` should have produced (for a "never positive for men" rule, the
@@ -170,15 +170,20 @@ class RuleChecker:
         removed = values[bad]
         values[bad] = values[rng.choice(pool, size=len(bad))]
         free = rng.permutation(free)
+        # A row already breaking another rule may still take a value (that rule is raked or
+        # rejected on its own); it may not break a rule it did not break before.
+        before = self.violations(df.iloc[free])
         for value in pd.unique(removed):
-            # Only rows that break no rule with the value take it, so one rule's move does
-            # not break another (what cannot be placed is lost, as under rejection).
+            # So one rule's move does not break another (what cannot be placed is lost, as
+            # under rejection).
             trial = df.iloc[free].copy()
             trial[name] = pd.Series([value] * len(free), index=trial.index, dtype=object)
-            fits = free[~self.violations(trial).any(axis=1)]
+            fits = np.flatnonzero(~(self.violations(trial) & ~before).any(axis=1))
             take = fits[: int(np.sum(removed == value))]
-            values[take] = value
-            free = np.setdiff1d(free, take, assume_unique=True)
+            values[free[take]] = value
+            keep = np.ones(len(free), dtype=bool)
+            keep[take] = False
+            free, before = free[keep], before[keep]
         df[name] = pd.Series(values, index=df.index, dtype=df[name].dtype)
         return True
 
