@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from privsynth.generators.base import Progress, report
+from privsynth.generators.neural.calibrate import calibrate
 from privsynth.marginals.images import ImageBackend
 from privsynth.measure.rows import (
     MarginalLogits,
@@ -277,8 +278,10 @@ class NeuralFit:
     counts (and, for tables, the noisy marginals) through :func:`prepare`, then ``_fit_prepared``.
 
     Subclasses are frozen dataclasses with ``name``, ``threads``, ``conditional``,
-    ``count_share``, ``marginal_share`` and ``numeric``, and implement
-    ``_fit_prepared(backend, prep, ledger, rng, progress)``.
+    ``count_share``, ``marginal_share``, ``numeric`` and ``calibrate``, and implement
+    ``_fit_prepared(backend, prep, ledger, rng, progress)``. With ``calibrate`` a table model
+    is then calibrated to the noisy marginals (:mod:`~privsynth.generators.neural.calibrate`;
+    post-processing, free).
     """
 
     def _check_training(self) -> None:
@@ -313,4 +316,7 @@ class NeuralFit:
                 marginal_share=self.marginal_share,
                 secure=self.secure,
             )
-            return self._fit_prepared(backend, prep, ledger, rng, progress)
+            model = self._fit_prepared(backend, prep, ledger, rng, progress)
+            if self.calibrate:
+                model = calibrate(model, prep.logits, rng)
+            return model

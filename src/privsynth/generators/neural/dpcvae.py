@@ -123,6 +123,7 @@ class DPCVAE(NeuralFit):
     marginal_share: float = 0.1
     conditional: bool = True
     numeric: str = "onehot"
+    calibrate: bool = True
     secure: bool = False
     threads: int | None = None
 

@@ -65,6 +65,7 @@ class DPGAN(NeuralFit):
     numeric: str = "onehot"
     tau: float = 0.5
     anchor: float = 1.0
+    calibrate: bool = True
     secure: bool = False
     threads: int | None = None
 

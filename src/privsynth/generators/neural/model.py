@@ -7,7 +7,9 @@ model file holds network weights and these weights only (no training row, no pic
 
 ``where`` on the label is exact conditioning (the decoders are conditional); on other
 attributes it is bounded rejection sampling, which reports the acceptance rate when it cannot
-fill the request instead of returning fewer rows.
+fill the request instead of returning fewer rows. A table model fitted with noisy marginals
+keeps each drawn row with a probability that moves its frequencies to them
+(:mod:`~privsynth.generators.neural.calibrate`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from privsynth.domain import Domain
 from privsynth.errors import InputError
+from privsynth.generators.neural.calibrate import Calibration
 from privsynth.generators.neural.nets import build
 from privsynth.measure.dpsgd import torch_generator
 from privsynth.transforms.neural import NeuralEncoding
@@ -66,6 +69,7 @@ class NeuralModel:
         class_weights: np.ndarray | None = None,
         encoding: NeuralEncoding | None = None,
         image_shape: tuple[int, ...] | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         if kind not in ("table", "image"):
             raise ValueError(f"kind must be 'table' or 'image', got {kind!r}")
@@ -88,6 +92,7 @@ class NeuralModel:
             self.class_weights = np.stack([_normalised(w) for w in self.class_weights])
         self.encoding = encoding
         self.image_shape = image_shape
+        self.calibration = calibration
 
     @property
     def label(self) -> str | None:
@@ -178,6 +183,8 @@ class NeuralModel:
             if self.label is not None:
                 codes[self.label] = labels
             keep = np.ones(m, dtype=bool)
+            if self.calibration is not None:
+                keep &= rng.random(m) < self.calibration.keep_probability(codes, labels)
             for attr, vals in rest.items():
                 keep &= np.isin(codes[attr], vals)
             drawn += m
@@ -220,6 +227,9 @@ class NeuralModel:
             "encoding": None if self.encoding is None else self.encoding.to_dict(),
             "image_shape": None if self.image_shape is None else list(self.image_shape),
         }
+        if self.calibration is not None:
+            meta["calibration"], extra = self.calibration.to_state()
+            arrays.update(extra)
         return meta, arrays
 
     @classmethod
@@ -243,6 +253,11 @@ class NeuralModel:
             class_weights=arrays.get("class_weights"),
             encoding=None if enc is None else NeuralEncoding.from_dict(domain, enc),
             image_shape=None if meta.get("image_shape") is None else tuple(meta["image_shape"]),
+            calibration=(
+                None
+                if meta.get("calibration") is None
+                else Calibration.from_state(meta["calibration"], arrays)
+            ),
         )
 
 

@@ -72,6 +72,7 @@ class PATEGAN(NeuralFit):
     numeric: str = "onehot"
     tau: float = 0.5
     anchor: float = 1.0
+    calibrate: bool = True
     secure: bool = False
     threads: int | None = None
 

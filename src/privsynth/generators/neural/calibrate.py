@@ -1,0 +1,121 @@
+"""Calibrated sampling: a table decoder's draws reweighted to the noisy marginals it was fitted with.
+
+A generator trained by DP-SGD reproduces its one-way (or label-by-attribute) frequencies only
+roughly: a GAN's rare category may come out at twice its rate, and a rule that moves that
+category (``sex == 'Male' -> c1 == '0'``) then moves the error with it. The noisy marginals the
+generator bought before training (``marginal_share``) are a better estimate of those
+frequencies than the network, so sampling reweights the network's rows toward them:
+
+* after training, a pilot batch of the model's own draws fixes one factor per (class, value)
+  of every one-hot attribute by iterative proportional fitting, so that the weighted pilot has
+  the noisy marginals; the factors (not the marginals) go into the model file;
+* a drawn row is kept with probability ``min(1, weight / cap)``, ``cap`` the pilot weights'
+  99th percentile (a few rows of cells the network nearly never draws are not worth hundreds of
+  draws each).
+
+Kept rows are the network's rows, unchanged, so the dependencies it learned stay; only how
+often each kind of row appears moves. Everything here is post-processing of DP outputs (the
+network and the noisy marginals); it reads no training row and costs no budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from privsynth.measure.rows import MarginalLogits
+from privsynth.transforms.neural import NeuralEncoding
+
+if TYPE_CHECKING:
+    from privsynth.generators.neural.model import NeuralModel
+
+PILOT_ROWS = 200_000
+_IPF_ROUNDS = 30
+_CAP_QUANTILE = 0.99
+
+
+class Calibration:
+    """Per-(class, value) factors whose product over a row's attributes is its weight."""
+
+    def __init__(self, factors: Mapping[str, np.ndarray], cap: float) -> None:
+        self.factors = {
+            a: np.atleast_2d(np.asarray(f, dtype=np.float64)) for a, f in factors.items()
+        }
+        self.cap = float(cap)
+
+    @classmethod
+    def fit(
+        cls,
+        encoding: NeuralEncoding,
+        logits: MarginalLogits,
+        codes: Mapping[str, np.ndarray],
+        labels: np.ndarray | None,
+    ) -> Calibration:
+        """Factors that give a pilot batch of decoded ``codes`` (with their ``labels``) the
+        noisy marginals of ``logits`` (one-way, or per class for a conditional model)."""
+        blocks = [b for b in encoding.blocks if b.kind != "scalar"]
+        m = len(next(iter(codes.values())))
+        by_class = logits.by_class is not None and labels is not None
+        cls_idx = labels if by_class else np.zeros(m, dtype=np.int64)
+        targets = {}
+        for b in blocks:
+            if by_class:
+                n_classes = logits.by_class.shape[0]
+                per_class = np.bincount(labels, minlength=n_classes)[:, None]
+                t = np.exp(np.asarray(logits.by_class[:, b.start : b.stop], float)) * per_class
+            else:
+                t = np.exp(np.asarray(logits.base[b.start : b.stop], float))[None, :] * m
+            targets[b.attr] = t / max(t.sum(), 1e-12) * m
+        factors = {a: np.ones_like(t) for a, t in targets.items()}
+        w = np.ones(m)
+        for _ in range(_IPF_ROUNDS):
+            for b in blocks:
+                t = targets[b.attr]
+                cell = cls_idx * t.shape[1] + codes[b.attr]
+                cur = np.bincount(cell, weights=w, minlength=t.size).reshape(t.shape)
+                # A cell the pilot never drew keeps factor 1: no weight can create it.
+                step = np.where(cur > 0, t / np.maximum(cur, 1e-12), 1.0)
+                factors[b.attr] *= step
+                w *= step.ravel()[cell]
+        cap = float(np.quantile(w, _CAP_QUANTILE)) if m else 1.0
+        return cls(factors, cap)
+
+    def keep_probability(
+        self, codes: Mapping[str, np.ndarray], labels: np.ndarray | None
+    ) -> np.ndarray:
+        """Probability of keeping each decoded row: its weight over the cap, at most 1."""
+        m = len(next(iter(codes.values())))
+        w = np.ones(m)
+        for attr, f in self.factors.items():
+            cls_idx = labels if f.shape[0] > 1 and labels is not None else np.zeros(m, np.int64)
+            w *= f.ravel()[cls_idx * f.shape[1] + codes[attr]]
+        return np.minimum(w / max(self.cap, 1e-12), 1.0)
+
+    def to_state(self) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+        """JSON metadata (the cap, the attributes) and the factor arrays."""
+        arrays = {f"calibration.{a}": f for a, f in self.factors.items()}
+        return {"cap": self.cap, "attributes": list(self.factors)}, arrays
+
+    @classmethod
+    def from_state(
+        cls, meta: Mapping[str, object], arrays: Mapping[str, np.ndarray]
+    ) -> Calibration:
+        """Inverse of :meth:`to_state`."""
+        attrs = meta["attributes"]
+        assert isinstance(attrs, list)
+        return cls({a: arrays[f"calibration.{a}"] for a in attrs}, float(meta["cap"]))  # type: ignore[arg-type]
+
+
+def calibrate(
+    model: NeuralModel, logits: MarginalLogits | None, rng: np.random.Generator
+) -> NeuralModel:
+    """``model`` with a :class:`Calibration` fitted on a pilot of its own draws (tables with
+    noisy marginals only; otherwise unchanged)."""
+    if model.kind != "table" or logits is None or model.encoding is None:
+        return model
+    encoded, labels = model._draw(PILOT_ROWS, rng, None)
+    codes = model.encoding.decode(encoded, rng)
+    model.calibration = Calibration.fit(model.encoding, logits, codes, labels)
+    return model
