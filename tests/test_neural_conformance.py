@@ -154,7 +154,10 @@ def test_unique_category_does_not_enter_the_encoding():
         m1, _, _ = fit(name, table=canary)
         meta0, arrays0 = m0.to_state()
         meta1, arrays1 = m1.to_state()
-        meta0.pop("total"), meta1.pop("total")
+        # Noisy outputs (the row count, the calibration's cap) differ; the layout may not.
+        for meta in (meta0, meta1):
+            meta.pop("total")
+            meta.get("calibration", {}).pop("cap", None)
         assert meta0 == meta1, name
         assert {k: v.shape for k, v in arrays0.items()} == {k: v.shape for k, v in arrays1.items()}
 

@@ -97,7 +97,8 @@ def test_saved_model_holds_only_the_generator_and_loads_back(fitted, tmp_path):
     synth.save(tmp_path / "m")
     meta, arrays = synth.model.to_state()
     decoder = {f"decoder0.{k}" for k in synth.model.decoders[0].state_dict()}
-    assert set(arrays) == decoder | {"component_weights", "class_weights"}
+    calibration = {f"calibration.{a}" for a in meta["calibration"]["attributes"]}
+    assert set(arrays) == decoder | {"component_weights", "class_weights"} | calibration
     assert all(ROWS not in arr.shape for arr in arrays.values())
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
         "arrays.safetensors",
