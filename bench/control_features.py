@@ -277,9 +277,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--merge",
         nargs="+",
-        type=Path,
         default=None,
-        help="result files of earlier runs (same data, delta and seed) to join into one",
+        help="result files of earlier runs (same data, delta and seed) to join into one; "
+        "FILE::G1,G2 takes only the runs of generators G1 and G2 from FILE",
     )
     args = p.parse_args(argv)
     if args.generators is None:
@@ -290,18 +290,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def merge(args: argparse.Namespace) -> int:
     """Join the runs of several result files (their commands joined by ' ; '); a (generator,
-    epsilon, setting) already seen in an earlier file is skipped, and differences are taken to
-    the run without rules of the same generator and epsilon from any of the files."""
-    parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
+    epsilon, setting) already seen in an earlier file is skipped, so is a generator a
+    ``FILE::G1,G2`` spec leaves out, and differences are taken to the run without rules of the
+    same generator and epsilon from any of the files."""
+    parts, only = [], []
+    for spec in args.merge:
+        path, _, gens = spec.partition("::")
+        parts.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        only.append(set(gens.split(",")) if gens else None)
     keys = ("data", "rows", "delta", "seed", "quick")
     for other in parts[1:]:
         if any(other[k] != parts[0][k] for k in keys):
             raise SystemExit(f"--merge: the files differ in one of {keys}")
     runs, seen = [], set()
-    for part in parts:
+    for part, gens in zip(parts, only, strict=True):
         for r in part["runs"]:
             key = (r["generator"], r["epsilon"], r["setting"])
-            if key not in seen:  # a baseline re-run in a later file is the same fit
+            if key not in seen and (
+                gens is None or r["generator"] in gens
+            ):  # a baseline re-run in a later file is the same fit
                 seen.add(key)
                 runs.append(r)
     # Differences are to the same generator and epsilon without rules, whichever file has it.
@@ -311,7 +318,9 @@ def merge(args: argparse.Namespace) -> int:
         if b is not None and "error" not in r and "error" not in b:
             r["d_tvd2"], r["d_auc"] = r["tvd2"] - b["tvd2"], r["auc"] - b["auc"]
     result = {**parts[0], "runs": runs}
-    result["command"] = " ; ".join(part["command"] for part in parts)
+    joined = ["python", "bench/control_features.py", "--merge", *args.merge]
+    joined += ["--out-json", str(args.out_json), "--out-md", str(args.out_md)]
+    result["command"] = " ; ".join([*(part["command"] for part in parts), shlex.join(joined)])
     result["date"] = " / ".join(part["date"] for part in parts)
     write(args, result)
     return 0

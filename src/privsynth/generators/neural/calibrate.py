@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from privsynth.generators.neural.model import NeuralModel
 
 PILOT_ROWS = 200_000
+_CHUNK = 20_000
 _IPF_ROUNDS = 30
 _CAP_QUANTILE = 0.99
 
@@ -115,7 +116,12 @@ def calibrate(
     noisy marginals only; otherwise unchanged)."""
     if model.kind != "table" or logits is None or model.encoding is None:
         return model
-    encoded, labels = model._draw(PILOT_ROWS, rng, None)
-    codes = model.encoding.decode(encoded, rng)
+    parts, label_parts = [], []
+    for start in range(0, PILOT_ROWS, _CHUNK):  # in chunks: the decoded floats are wide
+        encoded, labels = model._draw(min(_CHUNK, PILOT_ROWS - start), rng, None)
+        parts.append(model.encoding.decode(encoded, rng))
+        label_parts.append(labels)
+    codes = {a: np.concatenate([p[a] for p in parts]) for a in parts[0]}
+    labels = None if label_parts[0] is None else np.concatenate(label_parts)
     model.calibration = Calibration.fit(model.encoding, logits, codes, labels)
     return model
