@@ -31,11 +31,11 @@ def _encoding() -> NeuralEncoding:
     return NeuralEncoding(Domain(("x", "y"), (3, 2)))
 
 
-def _logits(enc: NeuralEncoding) -> MarginalLogits:
+def _logits(enc: NeuralEncoding, sigma: float = 0.0) -> MarginalLogits:
     base = np.zeros(enc.width)
     for b in enc.blocks:
         base[b.start : b.stop] = np.log(TARGET[b.attr])
-    return MarginalLogits(base, None)
+    return MarginalLogits(base, None, sigma)
 
 
 def test_kept_rows_have_the_target_frequencies():
@@ -44,7 +44,7 @@ def test_kept_rows_have_the_target_frequencies():
     are far from them (so the test fails without the weights)."""
     enc = _encoding()
     pilot, n_pilot = _draw(200_000, np.random.default_rng(0)), 200_000
-    cal = Calibration.fit(enc, _logits(enc), pilot, None)
+    cal = Calibration.fit(enc, _logits(enc), pilot, None, total=n_pilot)
     rng = np.random.default_rng(1)
     fresh = _draw(200_000, rng)
     keep = rng.random(200_000) < cal.keep_probability(fresh, None)
@@ -74,7 +74,7 @@ def test_per_class_targets_are_met_within_each_class():
         return {"x": rng.choice(3, n, p=[1 / 3] * 3)}, labels
 
     codes, labels = draw(200_000)
-    cal = Calibration.fit(enc, logits, codes, labels)
+    cal = Calibration.fit(enc, logits, codes, labels, total=len(labels))
     codes, labels = draw(200_000)
     keep = rng.random(len(labels)) < cal.keep_probability(codes, labels)
     for k in range(2):
@@ -82,6 +82,26 @@ def test_per_class_targets_are_met_within_each_class():
         got = np.bincount(codes["x"][sel], minlength=3) / sel.sum()
         se = np.sqrt(target[k] * (1 - target[k]) * 2 / sel.sum())
         assert np.all(np.abs(got - target[k]) < 5 * se), (k, got)
+
+
+def test_only_departures_beyond_the_noise_are_corrected():
+    """Noisy rows 1000, noise sd 100 per count: x is drawn 500 / 300 / 200 and measured
+    200 / 300 / 500, so the targets are 300 / 300 / 400 (each gap shrunk by one sd); y's gap
+    (700 / 300 against 500 / 500) shrinks to 600 / 400. With sd 1000 nothing moves."""
+    enc = _encoding()
+    pilot = _draw(200_000, np.random.default_rng(3))
+    rng = np.random.default_rng(4)
+    fresh = _draw(200_000, rng)
+    cal = Calibration.fit(enc, _logits(enc, sigma=100.0), pilot, None, total=1000)
+    keep = rng.random(200_000) < cal.keep_probability(fresh, None)
+    kept = int(keep.sum())
+    for attr, want in (("x", [0.3, 0.3, 0.4]), ("y", [0.6, 0.4])):
+        got = np.bincount(fresh[attr][keep], minlength=len(want)) / kept
+        t = np.asarray(want)
+        se = np.sqrt(t * (1 - t) * (1 / kept + 1 / 200_000))
+        assert np.all(np.abs(got - t) < 5 * se), (attr, got, t)
+    quiet = Calibration.fit(enc, _logits(enc, sigma=1000.0), pilot, None, total=1000)
+    assert np.allclose(quiet.keep_probability(fresh, None), 1.0)
 
 
 def _fit(calibrate: bool, seed: int = 0):

@@ -57,7 +57,7 @@ class Synthesizer:
         Every row respects the schema's rules (``rules=False`` gives the model's raw draws);
         by default (``rule_strategy="rake"``) the consequent of a broken implication is moved
         before what still breaks a rule is rejected (:meth:`privsynth.enforce.RuleChecker.rake`;
-        bench/results/control_features_rake.md); ``"reject"`` only rejects.
+        bench/results/control_features_cal.md); ``"reject"`` only rejects.
         """
         if n is None:
             n = max(1, round(float(self.model.estimated_total())))

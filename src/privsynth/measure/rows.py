@@ -116,6 +116,7 @@ class MarginalLogits:
 
     base: np.ndarray  # (width,): log p(attribute value) per one-hot block, 0 for scalars
     by_class: np.ndarray | None  # (n_classes, width): log p(value | class), conditional models
+    sigma: float = 0.0  # the noise's standard deviation on each count (public)
 
 
 def noisy_marginal_logits(
@@ -156,4 +157,4 @@ def noisy_marginal_logits(
         joint = table.sum(axis=0)
         base[b.start : b.stop] = np.log(joint / joint.sum())
         by_class[:, b.start : b.stop] = np.log(table / table.sum(axis=1, keepdims=True))
-    return MarginalLogits(base, by_class)
+    return MarginalLogits(base, by_class, sigma)

@@ -1,21 +1,27 @@
-"""Calibrated sampling: a table decoder's draws reweighted to the noisy marginals it was fitted with.
+"""Calibrated sampling: a table decoder's draws reweighted toward its noisy marginals.
 
 A generator trained by DP-SGD reproduces its one-way (or label-by-attribute) frequencies only
 roughly: a GAN's rare category may come out at twice its rate, and a rule that moves that
 category (``sex == 'Male' -> c1 == '0'``) then moves the error with it. The noisy marginals the
-generator bought before training (``marginal_share``) are a better estimate of those
-frequencies than the network, so sampling reweights the network's rows toward them:
+generator bought before training (``marginal_share``) say where the network is off, up to
+their noise, so sampling reweights the network's rows:
 
-* after training, a pilot batch of the model's own draws fixes one factor per (class, value)
-  of every one-hot attribute by iterative proportional fitting, so that the weighted pilot has
-  the noisy marginals; the factors (not the marginals) go into the model file;
+* after training, a pilot batch of the model's own draws gives the network's count of every
+  (class, value) of every one-hot attribute (its frequency times the noisy row count); the
+  target moves that count toward the noisy one by as much as they differ *beyond* one noise
+  standard deviation (a soft threshold): where the network agrees with the measurement up to
+  its noise — the usual case at small ε, where the noisy counts are the worse estimate — it is
+  left alone; where it is clearly off it is corrected;
+* factors per (class, value), fitted by iterative proportional fitting, give the weighted
+  pilot those targets; the factors (not the marginals) go into the model file;
 * a drawn row is kept with probability ``min(1, weight / cap)``, ``cap`` the pilot weights'
   99th percentile (a few rows of cells the network nearly never draws are not worth hundreds of
   draws each).
 
 Kept rows are the network's rows, unchanged, so the dependencies it learned stay; only how
 often each kind of row appears moves. Everything here is post-processing of DP outputs (the
-network and the noisy marginals); it reads no training row and costs no budget.
+network, the noisy row count and the noisy marginals); it reads no training row and costs no
+budget.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ PILOT_ROWS = 200_000
 _CHUNK = 20_000
 _IPF_ROUNDS = 30
 _CAP_QUANTILE = 0.99
+# How many noise standard deviations of a noisy count the network may differ by, uncorrected.
+_NOISE_Z = 1.0
 
 
 class Calibration:
@@ -53,22 +61,33 @@ class Calibration:
         logits: MarginalLogits,
         codes: Mapping[str, np.ndarray],
         labels: np.ndarray | None,
+        total: float,
     ) -> Calibration:
-        """Factors that give a pilot batch of decoded ``codes`` (with their ``labels``) the
-        noisy marginals of ``logits`` (one-way, or per class for a conditional model)."""
+        """Factors that move a pilot batch of decoded ``codes`` (with their ``labels``) to the
+        soft-thresholded targets (module docstring) from the noisy marginals of ``logits``
+        (one-way, or per class for a conditional model); ``total``: the noisy row count."""
         blocks = [b for b in encoding.blocks if b.kind != "scalar"]
         m = len(next(iter(codes.values())))
         by_class = logits.by_class is not None and labels is not None
+        n_classes = logits.by_class.shape[0] if by_class else 1
         cls_idx = labels if by_class else np.zeros(m, dtype=np.int64)
+        share = np.bincount(cls_idx, minlength=n_classes) / max(m, 1)
+        rows = max(float(total), 1.0) * share[:, None]  # noisy rows per class
         targets = {}
         for b in blocks:
             if by_class:
-                n_classes = logits.by_class.shape[0]
-                per_class = np.bincount(labels, minlength=n_classes)[:, None]
-                t = np.exp(np.asarray(logits.by_class[:, b.start : b.stop], float)) * per_class
+                noisy = np.exp(np.asarray(logits.by_class[:, b.start : b.stop], float))
             else:
-                t = np.exp(np.asarray(logits.base[b.start : b.stop], float))[None, :] * m
-            targets[b.attr] = t / max(t.sum(), 1e-12) * m
+                noisy = np.exp(np.asarray(logits.base[b.start : b.stop], float))[None, :]
+            cell = cls_idx * b.size + codes[b.attr]
+            drawn = np.bincount(cell, minlength=n_classes * b.size).reshape(n_classes, b.size)
+            net = drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1) * rows
+            gap = noisy * rows - net
+            t = net + np.sign(gap) * np.maximum(np.abs(gap) - _NOISE_Z * logits.sigma, 0.0)
+            t = np.clip(t, 0.0, None)
+            # Per class, in pilot rows: the class sizes stay what the pilot drew.
+            t = t / np.maximum(t.sum(axis=1, keepdims=True), 1e-12) * (share[:, None] * m)
+            targets[b.attr] = t
         factors = {a: np.ones_like(t) for a, t in targets.items()}
         w = np.ones(m)
         for _ in range(_IPF_ROUNDS):
@@ -123,5 +142,5 @@ def calibrate(
         label_parts.append(labels)
     codes = {a: np.concatenate([p[a] for p in parts]) for a in parts[0]}
     labels = None if label_parts[0] is None else np.concatenate(label_parts)
-    model.calibration = Calibration.fit(model.encoding, logits, codes, labels)
+    model.calibration = Calibration.fit(model.encoding, logits, codes, labels, model.total)
     return model
