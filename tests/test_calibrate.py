@@ -4,6 +4,7 @@ network's frequencies to the noisy marginals; free, stored in the model file, op
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from test_generators import DOMAIN, make_table
 
@@ -134,6 +135,18 @@ def test_calibration_is_free_optional_and_survives_the_model_file():
     a = model.sample(500, rng=np.random.default_rng(5))
     b = again.sample(500, rng=np.random.default_rng(5))
     assert all(np.array_equal(a[k], b[k]) for k in DOMAIN.attributes)
+
+
+def test_factors_that_do_not_fit_the_encoding_are_refused():
+    model, _ = _fit(True)
+    meta, arrays = model.to_state()
+    bad = dict(arrays)
+    bad["calibration.b"] = np.ones((3, 7))  # b has 4 codes
+    with pytest.raises(ValueError, match="do not fit"):
+        NeuralModel.from_state(meta, bad)
+    bad["calibration.b"] = -np.ones_like(arrays["calibration.b"])
+    with pytest.raises(ValueError, match="finite"):
+        NeuralModel.from_state(meta, bad)
 
 
 def test_where_still_holds_with_calibration():

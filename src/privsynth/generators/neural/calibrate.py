@@ -113,6 +113,18 @@ class Calibration:
             w *= f.ravel()[cls_idx * f.shape[1] + codes[attr]]
         return np.minimum(w / max(self.cap, 1e-12), 1.0)
 
+    def check(self, encoding: NeuralEncoding) -> None:
+        """ValueError unless the factors fit ``encoding`` (a model file read from disk)."""
+        sizes = {b.attr: b.size for b in encoding.blocks if b.kind != "scalar"}
+        if not (np.isfinite(self.cap) and self.cap > 0):
+            raise ValueError(f"calibration cap must be positive, got {self.cap!r}")
+        for attr, f in self.factors.items():
+            rows_ok = f.shape[0] in (1, max(encoding.n_classes, 1))
+            if attr not in sizes or not rows_ok or f.shape[1] != sizes[attr]:
+                raise ValueError(f"calibration factors of {attr!r} do not fit the encoding")
+            if not np.all(np.isfinite(f) & (f >= 0)):
+                raise ValueError(f"calibration factors of {attr!r} must be finite and >= 0")
+
     def to_state(self) -> tuple[dict[str, object], dict[str, np.ndarray]]:
         """JSON metadata (the cap, the attributes) and the factor arrays."""
         arrays = {f"calibration.{a}": f for a, f in self.factors.items()}

@@ -242,6 +242,13 @@ class NeuralModel:
             from_arrays(f"decoder{i}", dec, arrays)
             decoders.append(dec)
         enc = meta.get("encoding")
+        encoding = None if enc is None else NeuralEncoding.from_dict(domain, enc)
+        calibration = None
+        if meta.get("calibration") is not None:
+            if encoding is None:
+                raise ValueError("a calibration needs a table encoding")
+            calibration = Calibration.from_state(meta["calibration"], arrays)
+            calibration.check(encoding)
         return cls(
             domain,
             kind=meta["kind"],
@@ -251,13 +258,9 @@ class NeuralModel:
             total=meta["total"],
             component_weights=arrays["component_weights"],
             class_weights=arrays.get("class_weights"),
-            encoding=None if enc is None else NeuralEncoding.from_dict(domain, enc),
+            encoding=encoding,
             image_shape=None if meta.get("image_shape") is None else tuple(meta["image_shape"]),
-            calibration=(
-                None
-                if meta.get("calibration") is None
-                else Calibration.from_state(meta["calibration"], arrays)
-            ),
+            calibration=calibration,
         )
 
 
