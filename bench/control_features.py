@@ -249,7 +249,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         if learned:
             found += f" ({len(learned['accepted'])} of {learned['candidates']} accepted)"
         sd = r.get("rates_sd") or {}
-        rate = {k: _pct(r[k]) + (f" ± {100 * sd[k]:.1f}" if k in sd else "") for k in sd or r}
+        keys = ("women_c1", "women_c2", "men_c1", "men_c2")
+        rate = {k: _pct(r[k]) + (f" ± {100 * sd[k]:.1f}" if k in sd else "") for k in keys}
         lines.append(
             f"| {r['generator']} | {r['epsilon']:g} | {r['setting']} | {rate['women_c1']} | "
             f"{rate['women_c2']} | {rate['men_c1']} | {rate['men_c2']} | "
