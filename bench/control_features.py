@@ -59,6 +59,7 @@ import pandas as pd  # noqa: E402
 from privsynth.cli.demo import bundled_adult  # noqa: E402
 from privsynth.errors import PrivsynthError  # noqa: E402
 from privsynth.evaluate.marginals import marginal_fidelity  # noqa: E402
+from privsynth.generators import generator_class  # noqa: E402
 from privsynth.privacy.accountant import epsilon_to_zcdp, zcdp_to_epsilon  # noqa: E402
 from privsynth.privacy.ledger import Ledger  # noqa: E402
 from privsynth.schema import load_schema, schema_from_dict, schema_to_dict  # noqa: E402
@@ -136,7 +137,7 @@ def run_one(
     """Fit and score one (generator, epsilon, setting)."""
     rng = np.random.default_rng(args.seed)
     params = QUICK_PARAMS.get(generator, {}) if args.quick else {}
-    fit_eps, learned_info = eps, None
+    fit_eps, learned_info, prior = eps, None, None
     schema = control_schema(DECLARED if setting.startswith("declared") else ())
     start = time.perf_counter()
     if setting.startswith("learned"):
@@ -158,6 +159,7 @@ def run_one(
             "accepted": [
                 f"{c.columns[0]}={c.values[0]} & {c.columns[1]}={c.values[1]}" for c in ranked
             ],
+            "reused": False,
             "found_controls": sorted(
                 {
                     c.columns[1]
@@ -166,6 +168,11 @@ def run_one(
                 }
             ),
         }
+        if args.reuse and getattr(generator_class(generator), "reuses_measurements", False):
+            # The fit builds on the learner's noisy marginals: its ledger records them first
+            # and spends the rest of the same total.
+            prior, fit_eps = learned.prior("bench: rules learn"), eps
+            learned_info["reused"] = True
     synth, _ = fit_table(
         train,
         schema,
@@ -174,6 +181,7 @@ def run_one(
         delta=args.delta,
         rng=rng,
         params=params,
+        prior=prior,
     )
     strategy = "rake" if setting.endswith("-rake") else "reject"
     # Several draws from the one fit: a single draw's women's rate moves by about 1.6 points.
@@ -187,6 +195,7 @@ def run_one(
         "params": params,
         "rules": len(schema.rules),
         "wall_s": round(wall, 2),
+        "epsilon_spent": synth.ledger.epsilon(),
         "draws": args.draws,
         **{k: float(np.mean([d[k] for d in per_draw])) for k in per_draw[0]},
         "rates_sd": {k: float(np.std([d[k] for d in per_draw], ddof=1)) for k in per_draw[0]}
@@ -222,7 +231,8 @@ def render_markdown(result: dict[str, Any]) -> str:
             if result["max_learned"]
             else "every candidate accepted), "
         )
-        + "the fit the rest, so each row spends the same total (epsilon, delta).",
+        + "the fit the rest, so each row spends the same total (epsilon, delta); "
+        '"(reused)": the fit built on the learner\'s noisy marginals (aim, mst).',
         "- d_tvd2 / d_auc: difference to the same generator and epsilon without rules "
         "(negative d_tvd2 and positive d_auc are better).",
         "- Rates: mean over the run's draws from the one fit (± their sd where it drew more "
@@ -248,6 +258,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         found = ", ".join(learned["found_controls"]) or "none" if learned else ""
         if learned:
             found += f" ({len(learned['accepted'])} of {learned['candidates']} accepted)"
+            found += " (reused)" if learned.get("reused") else ""
         sd = r.get("rates_sd") or {}
         keys = ("women_c1", "women_c2", "men_c1", "men_c2")
         rate = {k: _pct(r[k]) + (f" ± {100 * sd[k]:.1f}" if k in sd else "") for k in keys}
@@ -281,6 +292,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--delta", type=float, default=1e-9)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learn-share", type=float, default=0.2)
+    p.add_argument(
+        "--no-reuse",
+        dest="reuse",
+        action="store_false",
+        help="learned settings: aim/mst do not build on the learner's noisy marginals",
+    )
     p.add_argument("--max-fraction", type=float, default=0.005)
     p.add_argument(
         "--max-learned", type=int, default=0, help="learned rules accepted (0: every candidate)"

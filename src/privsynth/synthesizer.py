@@ -17,6 +17,7 @@ import pandas as pd
 
 from privsynth.errors import InputError, ModelFileError
 from privsynth.marginals.counting import InMemoryBackend
+from privsynth.measure.prior import PriorRelease
 from privsynth.models.release import read_release, save_release
 from privsynth.privacy.ledger import BudgetStore, Ledger, validate_budget
 from privsynth.schema.columns import CategoricalColumn, Schema
@@ -155,9 +156,11 @@ def open_fit_ledger(
     source: str | Path,
     store: BudgetStore | None,
     dataset: str | None,
+    prior: PriorRelease | None = None,
 ) -> Ledger:
     """The last check before any spend (``delta < 1/n``, ``what`` naming the records as
-    ``("rows", "a row")``), then the fit's ledger in the generator's composition."""
+    ``("rows", "a row")``), then the fit's ledger in the generator's composition (recording
+    ``prior``'s ledger first when the fit reuses an earlier release)."""
     if delta >= 1.0 / n:
         raise InputError(
             f"{source}: --delta {delta:g} must be below 1/n = 1/{n} for {n} {what[0]} "
@@ -169,6 +172,8 @@ def open_fit_ledger(
         store=store,
         dataset=dataset,
         composition=getattr(gen, "composition", "zcdp"),
+        paid=prior.ledger if prior is not None else None,
+        paid_in_store=prior is not None and store is not None and prior.store_dataset == dataset,
     )
 
 
@@ -185,6 +190,7 @@ def fit_table(
     store: BudgetStore | None = None,
     dataset: str | None = None,
     progress: Progress | None = None,
+    prior: PriorRelease | None = None,
 ) -> tuple[Synthesizer, EncodeReport]:
     """Fit ``generator`` on a string-valued table under an (epsilon, delta) budget.
 
@@ -193,6 +199,9 @@ def fit_table(
     validity, delta < 1/n, generator name and parameters. The ``delta < 1/n`` check reads
     the row count without noise; it only refuses (never changes a release), and we accept that
     one bit about n leaks to whoever sees the refusal (the data owner).
+
+    ``prior``: noisy marginals released earlier on the same rows (``rules learn``) for the
+    generator to build on; its cost counts against this ``epsilon`` (the total of both).
     """
     from privsynth.generators import get_generator
 
@@ -204,6 +213,17 @@ def fit_table(
     disc = Discretizer(schema)
     zeros = structural_zeros(schema, disc)
     table, report = disc.encode(df, source)
+    extra: dict[str, Any] = {}
+    if prior is not None:
+        if not getattr(gen, "reuses_measurements", False):
+            raise InputError(
+                f"{prior.source}: generator {generator!r} cannot reuse measurements "
+                "(aim and mst can)"
+            )
+        prior.check(table.domain)
+        extra["prior"] = prior.measurements
+    if zeros and getattr(gen, "structural_zeros", False):
+        extra["zeros"] = zeros
     ledger = open_fit_ledger(
         gen,
         epsilon,
@@ -213,6 +233,7 @@ def fit_table(
         source=source,
         store=store,
         dataset=dataset,
+        prior=prior,
     )
     backend = InMemoryBackend(table, label=schema.label, numeric=numeric_attributes(schema))
     if getattr(gen, "uses_values", False):  # generators that model numbers as real values
@@ -223,8 +244,5 @@ def fit_table(
             values=disc.numeric_values(df),
             scales=disc.numeric_scales(),
         )
-    if zeros and getattr(gen, "structural_zeros", False):
-        model = gen.fit(backend, ledger, rng=rng, progress=progress, zeros=zeros)
-    else:
-        model = gen.fit(backend, ledger, rng=rng, progress=progress)
+    model = gen.fit(backend, ledger, rng=rng, progress=progress, **extra)
     return Synthesizer(schema, generator, gen.config(), ledger, model), report

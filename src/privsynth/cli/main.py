@@ -87,6 +87,14 @@ def fit(
     ledger: LedgerPath = None,
     dataset: DatasetName = None,
     classes: Classes = None,
+    reuse: Annotated[
+        Path | None,
+        typer.Option(
+            "--reuse",
+            help="Candidates file from `rules learn` on the same DATA: aim and mst build on "
+            "its noisy marginals; their cost counts against --epsilon (the total of both).",
+        ),
+    ] = None,
 ) -> None:
     """Fit a DP generator on DATA and write the model folder.
 
@@ -99,6 +107,8 @@ def fit(
         with errors_as_exit():
             if schema is not None:
                 raise InputError(f"{schema}: --schema applies to tables; {data} holds images")
+            if reuse is not None:
+                raise InputError(f"{reuse}: --reuse applies to tables; {data} holds images")
             n_classes = image_classes(classes)
             params = parse_params(param)
             _check_new_folder(output)
@@ -129,6 +139,7 @@ def fit(
         ledger=ledger,
         dataset=dataset,
         classes=classes,
+        reuse=reuse,
     )
 
 
@@ -146,8 +157,9 @@ def _fit_table(
     ledger: Path | None,
     dataset: str | None,
     classes: int | None,
+    reuse: Path | None = None,
 ) -> None:
-    """The table branch of ``fit`` (unchanged behaviour; the schema is required here)."""
+    """The table branch of ``fit`` (the schema is required here)."""
     from privsynth.errors import InputError
     from privsynth.schema import load_schema
     from privsynth.synthesizer import fit_table
@@ -162,6 +174,18 @@ def _fit_table(
         sch = load_schema(schema)
         params = parse_params(param)
         _check_new_folder(output)
+        prior = None
+        if reuse is not None:
+            from dataclasses import replace
+
+            from privsynth.schema.learn import load_candidates, prior_from_candidates
+
+            found = load_candidates(reuse)
+            prior = prior_from_candidates(found, str(reuse))
+            paid_in = (found.get("provenance") or {}).get("ledger")
+            if ledger is None or paid_in != str(ledger.resolve()):
+                # Charged to another store, or to none: this fit's store pays it all again.
+                prior = replace(prior, store_dataset=None)
         df = read_table(data, delimiter=delimiter)
         store = budget_store(ledger)
         name = dataset or sch.name or data.stem
@@ -178,6 +202,7 @@ def _fit_table(
                 store=store,
                 dataset=name if store else None,
                 progress=progress,
+                prior=prior,
             )
         synth.save(output)
     led = synth.ledger
@@ -186,9 +211,10 @@ def _fit_table(
         if led.composition == "zcdp"
         else "Renyi-DP composition of every step"
     )
+    reused = f", including {reuse}'s marginals" if reuse is not None else ""
     out_console.print(
         f"fitted {generator} on {data}: spent epsilon={led.epsilon():.6g} of {led.epsilon_budget:g} "
-        f"at delta={led.delta:g} ({how}); model in {output}"
+        f"at delta={led.delta:g} ({how}{reused}); model in {output}"
     )
     if report.changes:
         out_console.print("values changed to fit the schema (not private — for the data owner):")

@@ -102,6 +102,8 @@ def learn(
             source=data,
         )
         provenance = {"data": str(data), "schema": str(schema)}
+        if ledger is not None:  # a fit reusing these marginals charges the same store less
+            provenance["ledger"] = str(ledger.resolve())
         write_atomic(output, lambda p: save_candidates(learned, p, provenance))
     out_console.print(
         f"{len(learned.candidates)} candidate rules in {output}; spent epsilon={led.epsilon():.6g} "

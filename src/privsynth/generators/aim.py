@@ -22,7 +22,8 @@ from privsynth.errors import InputError
 from privsynth.estimation import GraphicalModel, Observation, mirror_descent, model_size_mb
 from privsynth.generators.base import Progress, Zeros, remaining_budget, report, spendable
 from privsynth.marginals.counting import CountingBackend
-from privsynth.measure.marginals import measure_marginals
+from privsynth.measure.marginals import Measurement, measure_marginals
+from privsynth.measure.prior import PriorPool, absorb
 from privsynth.measure.select import select_exponential
 from privsynth.privacy.ledger import Ledger
 
@@ -56,6 +57,7 @@ class AIM:
     round_iters: int = 100
     final_iters: int = 1000
     name: ClassVar[str] = "aim"
+    reuses_measurements: ClassVar[bool] = True
     structural_zeros: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -105,10 +107,15 @@ class AIM:
         rng: np.random.Generator,
         progress: Progress | None = None,
         zeros: Zeros = (),
+        prior: Sequence[Measurement] = (),
     ) -> GraphicalModel:
         """Initialise on one-way marginals, then select-measure-estimate until the budget is
-        spent; every estimate keeps ``zeros`` (cells with probability zero)."""
+        spent; every estimate keeps ``zeros`` (cells with probability zero). ``prior``: noisy
+        marginals already paid for (the ledger records them); after each round those the
+        model misses by more than their noise join the observations, at most one of them
+        adding a clique (a free extra round, within the round's size limit)."""
         domain = backend.domain
+        pool = PriorPool(prior, domain)
         attrs = domain.attributes
         candidates = workload_candidates(self._workload(attrs))
         rho = remaining_budget(ledger, "aim")
@@ -122,6 +129,7 @@ class AIM:
             backend, [(a,) for a in attrs], sigma, ledger, rng, label="aim: one-way marginals"
         )
         observations = [Observation.from_measurement(m, domain) for m in ones]
+        observations += pool.take([(a,) for a in attrs])
         model = mirror_descent(domain, observations, iters=self.round_iters, zeros=zeros)
 
         t = 0
@@ -136,33 +144,37 @@ class AIM:
                 final = True
             size_limit = self.max_model_size * (used + 1 / (2 * sigma**2) + epsilon**2 / 8) / rho
             free = _closure(model.cliques)
-            pool = [
+            allowed = [
                 cl
                 for cl in candidates
                 if cl in free
                 or model_size_mb(domain.sizes, _indices(domain.attributes, [*model.cliques, cl]))
                 <= size_limit
             ]
-            weights = [candidates[cl] for cl in pool]
+            weights = [candidates[cl] for cl in allowed]
             bias = math.sqrt(2 / math.pi) * sigma
-            estimates = [model.project(cl) for cl in pool]
+            estimates = [model.project(cl) for cl in allowed]
             chosen = select_exponential(
                 backend,
-                pool,
+                allowed,
                 estimates,
                 epsilon,
                 max(weights),
                 ledger,
                 rng,
                 label=f"aim: round {t} selection",
-                penalties=[bias * domain.size(cl) for cl in pool],
+                penalties=[bias * domain.size(cl) for cl in allowed],
                 weights=weights,
             )
             (measured,) = measure_marginals(
                 backend, [chosen], sigma, ledger, rng, label=f"aim: round {t} measurement"
             )
             observations.append(Observation.from_measurement(measured, domain))
-            before = estimates[pool.index(chosen)]
+            # Like one more round, free: at most one reused marginal may grow the model.
+            observations += absorb(
+                pool, model, [*model.cliques, chosen], size_limit, domain, grow=1
+            )
+            before = estimates[allowed.index(chosen)]
             model = mirror_descent(
                 domain, observations, iters=self.round_iters, warm_start=model, zeros=zeros
             )

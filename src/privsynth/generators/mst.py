@@ -10,6 +10,7 @@ marginals.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, ClassVar
@@ -34,7 +35,8 @@ from privsynth.generators.base import (
 )
 from privsynth.generators.independent import project_to_simplex
 from privsynth.marginals.counting import CountingBackend
-from privsynth.measure.marginals import measure_marginals
+from privsynth.measure.marginals import Measurement, measure_marginals
+from privsynth.measure.prior import PriorPool, absorb
 from privsynth.measure.select import select_exponential
 from privsynth.privacy.ledger import Ledger
 
@@ -53,11 +55,16 @@ class MST:
     on the public adult benchmark (bench/results/marginal.md), not on any user's data.
     ``compress`` merges codes whose noisy count is below ``3 sigma`` (as published), except in
     columns named by structural zeros, whose codes the zeros address one by one.
+    ``reuse_mb``: with reused marginals (``prior`` in :meth:`fit`), the largest model (in
+    megabytes of tables) they may grow beyond the tree; 2 was set on the public Adult
+    benchmark (larger models fit slower and were no better there), not on any user's data.
     """
 
     iters: int | None = None
     compress: bool = True
+    reuse_mb: float = 2.0
     name: ClassVar[str] = "mst"
+    reuses_measurements: ClassVar[bool] = True
     structural_zeros: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -65,10 +72,12 @@ class MST:
             isinstance(self.iters, bool) or not isinstance(self.iters, int) or self.iters < 1
         ):
             raise InputError(f"mst: iters must be a positive integer, got {self.iters!r}")
+        if not (isinstance(self.reuse_mb, int | float) and self.reuse_mb > 0):
+            raise InputError(f"mst: reuse_mb must be a positive number, got {self.reuse_mb!r}")
 
     def config(self) -> dict[str, Any]:
         """JSON-able hyperparameters."""
-        return {"iters": self.iters, "compress": self.compress}
+        return {"iters": self.iters, "compress": self.compress, "reuse_mb": self.reuse_mb}
 
     def fit(
         self,
@@ -78,9 +87,11 @@ class MST:
         rng: np.random.Generator,
         progress: Progress | None = None,
         zeros: Zeros = (),
+        prior: Sequence[Measurement] = (),
     ) -> GraphicalModel:
         """Measure one-way marginals, select a tree, measure it, estimate (``zeros``: cells
-        the model must give probability zero)."""
+        the model must give probability zero). ``prior``: noisy marginals already paid for
+        (the ledger records them); those over a column or a tree edge join the estimate."""
         domain = backend.domain
         d = len(domain)
         rho = remaining_budget(ledger, "mst")
@@ -111,6 +122,14 @@ class MST:
                 small_backend, edges, sigma2, ledger, rng, label="mst: tree two-way marginals"
             )
             observations += [Observation.from_measurement(m, small) for m in two]
+        pool = PriorPool(prior, domain, compress=compression.observation)
+        tree = [(a,) for a in small] + [tuple(sorted(e, key=small.attributes.index)) for e in edges]
+        observations += pool.take(tree)
+        if pool.waiting:
+            # Reused marginals beyond the tree: those the tree model misses by more than their
+            # noise join it, worst first, while the model stays within reuse_mb.
+            draft = mirror_descent(small, observations, iters=max(100, iters // 10), zeros=zeros)
+            observations += absorb(pool, draft, draft.cliques, self.reuse_mb, small)
         report(progress, "estimating the graphical model", 0.7)
         total = estimate_total(observations)
 

@@ -100,7 +100,14 @@ class Ledger:
         reserve_delta: float = 0.0,
         label: str = "fit",
         composition: str = "zcdp",
+        paid: Ledger | None = None,
+        paid_in_store: bool = False,
     ) -> None:
+        """``paid``: an earlier release on the same data that this fit builds on (e.g. the
+        noisy marginals of ``rules learn``); its entries are recorded first, labelled
+        ``reused``, so they count against this budget and in every epsilon reported. With
+        ``paid_in_store`` its cost was already charged to ``store`` for ``dataset``, and only
+        the rest of this budget is charged there."""
         validate_budget(epsilon, delta)
         if composition not in COMPOSITIONS:
             raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
@@ -118,15 +125,32 @@ class Ledger:
         self._reservations: list[tuple[str, float]] = []
         if reserve_delta > 0:
             self._reservations.append((f"{label}: reserved delta", float(reserve_delta)))
+        prior_rho = 0.0
+        if paid is not None:
+            prior_rho = self._include(paid)
         if store is not None:
             # The whole budget of this fit is charged to the lifetime store before anything is
             # read: a fit that stopped half-way would otherwise have spent without recording it,
             # or have recorded a part while its next charge was refused.
             what = f"{label}: epsilon={self.epsilon_budget:g}, delta={self.delta:g}"
             if composition == "zcdp":
-                store.charge(dataset, self.rho_budget, what, delta=float(reserve_delta))
+                rest = self.rho_budget - (prior_rho if paid_in_store else 0.0)
+                store.charge(dataset, rest, what, delta=float(reserve_delta))
             else:
                 store.charge(dataset, 0.0, what, delta=self.delta, epsilon=self.epsilon_budget)
+
+    def _include(self, paid: Ledger) -> float:
+        """Record ``paid``'s reservations and entries (as ``reused``); return its rho."""
+        if paid.delta > self.delta * (1.0 + _SLACK):
+            raise InputError(
+                f"a reused release was paid at delta {paid.delta:g}, above this budget's "
+                f"delta {self.delta:g}"
+            )
+        for lab, d in paid.reservations:
+            self.reserve_delta(d, label=f"reused: {lab}")
+        for entry in paid.entries:
+            self.spend(entry.event, label=f"reused: {entry.label}")
+        return paid.rho_spent
 
     @property
     def delta_reserved(self) -> float:

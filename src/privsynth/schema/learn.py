@@ -22,6 +22,10 @@ reviewer, or an automatic "accept the first k", sees the exclusions before the c
 Everything after the measurement is post-processing. Candidates are only suggestions: a rule
 enters a schema through :func:`accept_candidates`, marked ``learned`` with its provenance, and
 the schema's provenance keeps the ledger that paid for it.
+
+The candidates file also keeps the noisy marginals themselves: a fit can reuse them
+(:func:`prior_from_candidates`, ``privsynth fit --reuse``) instead of buying the same counts
+again, its ledger then composing both releases.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from privsynth.errors import InputError
 from privsynth.estimation import Observation, estimate_total
 from privsynth.generators.base import gaussian_sigma, remaining_budget
 from privsynth.marginals.counting import InMemoryBackend
-from privsynth.measure.marginals import measure_marginals
+from privsynth.measure.marginals import Measurement, measure_marginals
+from privsynth.measure.prior import PriorRelease
 from privsynth.privacy.ledger import Ledger
 from privsynth.schema.columns import CategoricalColumn, Schema
 from privsynth.schema.rules import Rule, parse_rule
@@ -93,6 +98,11 @@ class Learned:
     ledger: Ledger
     estimated_rows: float
     settings: dict[str, Any]
+    measurements: tuple[Measurement, ...] = ()
+
+    def prior(self, source: str) -> PriorRelease:
+        """The noisy marginals as a release a fit can reuse."""
+        return PriorRelease(self.measurements, self.ledger, source, self.ledger.dataset)
 
     def to_dict(self, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
         """The candidates file's content."""
@@ -109,7 +119,9 @@ class Learned:
             "settings": self.settings,
             "estimated_rows": round(self.estimated_rows, 3),
             "ledger": led.to_dict(),
+            "store_dataset": led.dataset,
             "candidates": [c.to_dict() for c in self.candidates],
+            "measurements": self.prior("").to_dict(),
         }
 
 
@@ -196,7 +208,7 @@ def learn_rules(
         "sigma": float(sigma),
         "marginals": len(cliques),
     }
-    return Learned(tuple(out), ledger, float(total), settings)
+    return Learned(tuple(out), ledger, float(total), settings, tuple(measured))
 
 
 def save_candidates(learned: Learned, path: str | Path, provenance: dict[str, Any]) -> None:
@@ -217,6 +229,20 @@ def load_candidates(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("kind") != KIND or "ledger" not in data:
         raise InputError(f"{path}: not a candidates file written by `privsynth rules learn`")
     return data
+
+
+def prior_from_candidates(data: dict[str, Any], source: str) -> PriorRelease:
+    """The noisy marginals of a candidates file (see :func:`load_candidates`) as a release a
+    fit can reuse, with the ledger that paid for them."""
+    items = data.get("measurements")
+    if not items:
+        raise InputError(f"{source}: the candidates file holds no measurements to reuse")
+    measurements = PriorRelease.measurements_from(items, source)
+    try:
+        ledger = Ledger.from_dict(data["ledger"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{source}: the candidates file's ledger is malformed") from None
+    return PriorRelease(measurements, ledger, source, data.get("store_dataset"))
 
 
 def accept_candidates(
