@@ -59,7 +59,7 @@ import pandas as pd  # noqa: E402
 from privsynth.cli.demo import bundled_adult  # noqa: E402
 from privsynth.errors import PrivsynthError  # noqa: E402
 from privsynth.evaluate.marginals import marginal_fidelity  # noqa: E402
-from privsynth.generators import generator_class  # noqa: E402
+from privsynth.generators import get_generator  # noqa: E402
 from privsynth.privacy.accountant import epsilon_to_zcdp, zcdp_to_epsilon  # noqa: E402
 from privsynth.privacy.ledger import Ledger  # noqa: E402
 from privsynth.schema import load_schema, schema_from_dict, schema_to_dict  # noqa: E402
@@ -168,7 +168,7 @@ def run_one(
                 }
             ),
         }
-        if args.reuse and getattr(generator_class(generator), "reuses_measurements", False):
+        if args.reuse and getattr(get_generator(generator, **params), "reuses_measurements", 0):
             # The fit builds on the learner's noisy marginals: its ledger records them first
             # and spends the rest of the same total.
             prior, fit_eps = learned.prior("bench: rules learn"), eps
@@ -296,7 +296,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-reuse",
         dest="reuse",
         action="store_false",
-        help="learned settings: aim/mst do not build on the learner's noisy marginals",
+        help="learned settings: fits do not build on the learner's noisy marginals",
     )
     p.add_argument("--max-fraction", type=float, default=0.005)
     p.add_argument(

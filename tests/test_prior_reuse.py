@@ -294,3 +294,61 @@ def test_cli_fit_reuses_a_candidates_file(tmp_path) -> None:
         ],
     )
     assert res.exit_code != 0 and "bad.yaml" in res.output
+
+
+def test_networks_reuse_the_marginals_they_would_buy_and_pay_only_for_the_rest() -> None:
+    """dpgan buys one-way marginals before training; the learner's categorical ones are reused
+    (their noisy counts become the decoder's starting logits), only age's is bought, at the
+    noise it would have had, and the calibration reads each block's own noise."""
+    schema, learned = _learned(eps=3.0)
+    prior = learned.prior("cand.yaml")
+    params = {"epochs": 1, "batch_size": 128, "hidden": [32], "latent_dim": 8}
+    synth, _ = fit_table(
+        _table(),
+        schema,
+        generator="dpgan",
+        epsilon=6.0,
+        delta=DELTA,
+        rng=np.random.default_rng(0),
+        params=params,
+        prior=prior,
+    )
+    entries = synth.ledger.entries
+    assert entries[0].label.startswith("reused: rules learn")
+    bought = [e for e in entries if "marginals" in e.label and not e.label.startswith("reused")]
+    assert len(bought) == 1 and bought[0].event.count == 1  # age only
+    # Four blocks at a tenth of the budget: age's noise is what it is without reuse.
+    rho = 0.1 * synth.ledger.rho_budget
+    assert bought[0].event.sigma == pytest.approx(math.sqrt(4 / (2 * rho)))
+    assert synth.ledger.epsilon() <= 6.0 * (1 + 1e-9)
+
+
+def test_reused_blocks_start_from_the_reused_counts() -> None:
+    from privsynth.marginals.counting import InMemoryBackend
+    from privsynth.measure.rows import noisy_marginal_logits
+    from privsynth.transforms.neural import NeuralEncoding
+
+    schema, learned = _learned(eps=3.0)
+    table, _ = Discretizer(schema).encode(_table(), "t.csv")
+    backend = InMemoryBackend(table)
+    enc = NeuralEncoding(table.domain)
+    ledger = Ledger(1.0, DELTA)
+    logits = noisy_marginal_logits(
+        backend,
+        ledger,
+        np.random.default_rng(0),
+        enc,
+        rho=0.01,
+        what="t",
+        prior=learned.measurements,
+    )
+    block = next(b for b in enc.blocks if b.attr == "b")
+    m = next(m for m in learned.measurements if m.clique == ("b",))
+    counts = np.clip(m.noisy, 0, None) + 1.0
+    np.testing.assert_allclose(
+        logits.base[block.start : block.stop], np.log(counts / counts.sum()), rtol=1e-6
+    )
+    assert logits.sigma_of(block.start) == m.sigma
+    age = next(b for b in enc.blocks if b.attr == "age")
+    assert logits.sigma_of(age.start) == pytest.approx(math.sqrt(4 / (2 * 0.01)))
+    assert ledger.rho_spent == pytest.approx(0.01 / 4)

@@ -217,8 +217,8 @@ def fit_table(
     if prior is not None:
         if not getattr(gen, "reuses_measurements", False):
             raise InputError(
-                f"{prior.source}: generator {generator!r} cannot reuse measurements "
-                "(aim and mst can)"
+                f"{prior.source}: generator {generator!r} cannot reuse measurements (aim, "
+                "mst and the networks that buy noisy marginals can)"
             )
         prior.check(table.domain)
         extra["prior"] = prior.measurements

@@ -91,7 +91,8 @@ def fit(
         Path | None,
         typer.Option(
             "--reuse",
-            help="Candidates file from `rules learn` on the same DATA: aim and mst build on "
+            help="Candidates file from `rules learn` on the same DATA: aim, mst and the networks "
+            "that buy noisy marginals (marginal_share > 0) build on "
             "its noisy marginals; their cost counts against --epsilon (the total of both).",
         ),
     ] = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from privsynth.measure.marginals import measure_marginals
+from privsynth.measure.marginals import Measurement, measure_marginals
 from privsynth.privacy.ledger import Ledger
 from privsynth.transforms.neural import NeuralEncoding
 
@@ -116,7 +116,13 @@ class MarginalLogits:
 
     base: np.ndarray  # (width,): log p(attribute value) per one-hot block, 0 for scalars
     by_class: np.ndarray | None  # (n_classes, width): log p(value | class), conditional models
-    sigma: float = 0.0  # the noise's standard deviation on each count (public)
+    # The noise's standard deviation on each count (public): one number, or one per one-hot
+    # column when some marginals were reused from an earlier release at another noise level.
+    sigma: float | np.ndarray = 0.0
+
+    def sigma_of(self, start: int) -> float:
+        """The noise's standard deviation on the counts of the block starting at ``start``."""
+        return float(np.asarray(self.sigma)[start] if np.ndim(self.sigma) else self.sigma)
 
 
 def noisy_marginal_logits(
@@ -128,6 +134,7 @@ def noisy_marginal_logits(
     rho: float,
     what: str,
     secure: bool = False,
+    prior: Sequence[Measurement] = (),
 ) -> MarginalLogits:
     """Log-frequencies of every one-hot attribute from noisy marginals (zCDP ``rho``): one-way,
     or jointly with the label for a conditional encoding (then also per class).
@@ -135,6 +142,8 @@ def noisy_marginal_logits(
     A decoder whose output layer starts from these logits samples the right one-way (and
     label-conditional) frequencies before training, so its DP-SGD budget goes to the remaining
     dependencies. Every marginal has sensitivity 1; all are charged at once. Scalar blocks get 0.
+    A marginal found in ``prior`` (already paid for) is reused, and only the others' share of
+    ``rho`` is spent, at the noise they would have had anyway; the rest stays with training.
     """
     blocks = [b for b in encoding.blocks if b.kind != "scalar"]
     base = np.zeros(encoding.width, dtype=np.float32)
@@ -144,11 +153,34 @@ def noisy_marginal_logits(
         return MarginalLogits(base, by_class)
     sigma = float(np.sqrt(len(blocks) / (2.0 * rho)))
     cliques = [(b.attr,) if label is None else (label, b.attr) for b in blocks]
+    known = {frozenset(m.clique): m for m in prior}
+    reused = {
+        cl: _in_order(known[frozenset(cl)], cl, backend.domain)
+        for cl in cliques
+        if frozenset(cl) in known
+    }
+    fresh = [cl for cl in cliques if cl not in reused]
     noun = "one-way" if label is None else f"{label}-by-attribute"
-    measured = measure_marginals(
-        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy {noun} marginals", secure=secure
+    measured = dict(
+        zip(
+            fresh,
+            measure_marginals(
+                backend,
+                fresh,
+                sigma,
+                ledger,
+                rng,
+                label=f"{what}: noisy {noun} marginals",
+                secure=secure,
+            ),
+            strict=True,
+        )
     )
-    for b, m in zip(blocks, measured, strict=True):
+    measured.update(reused)
+    sigmas = np.full(encoding.width, sigma)
+    for b, cl in zip(blocks, cliques, strict=True):
+        m = measured[cl]
+        sigmas[b.start : b.stop] = m.sigma
         counts = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0
         if label is None:
             base[b.start : b.stop] = np.log(counts / counts.sum())
@@ -157,4 +189,13 @@ def noisy_marginal_logits(
         joint = table.sum(axis=0)
         base[b.start : b.stop] = np.log(joint / joint.sum())
         by_class[:, b.start : b.stop] = np.log(table / table.sum(axis=1, keepdims=True))
-    return MarginalLogits(base, by_class, sigma)
+    return MarginalLogits(base, by_class, sigmas if reused else sigma)
+
+
+def _in_order(m: Measurement, clique: tuple[str, ...], domain) -> Measurement:  # noqa: ANN001
+    """``m`` with its axes in ``clique``'s order."""
+    if m.clique == clique:
+        return m
+    table = np.asarray(m.noisy).reshape(domain.shape(m.clique))
+    table = np.transpose(table, [m.clique.index(a) for a in clique])
+    return Measurement(clique, table.ravel(), m.sigma)

@@ -83,7 +83,9 @@ class Calibration:
             drawn = np.bincount(cell, minlength=n_classes * b.size).reshape(n_classes, b.size)
             net = drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1) * rows
             gap = noisy * rows - net
-            t = net + np.sign(gap) * np.maximum(np.abs(gap) - _NOISE_Z * logits.sigma, 0.0)
+            t = net + np.sign(gap) * np.maximum(
+                np.abs(gap) - _NOISE_Z * logits.sigma_of(b.start), 0.0
+            )
             t = np.clip(t, 0.0, None)
             # Per class, in pilot rows: the class sizes stay what the pilot drew.
             t = t / np.maximum(t.sum(axis=1, keepdims=True), 1e-12) * (share[:, None] * m)

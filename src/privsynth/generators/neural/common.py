@@ -10,7 +10,7 @@ steps using only the noisy count. Nothing here reads private data except through
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ import torch
 from privsynth.generators.base import Progress, report
 from privsynth.generators.neural.calibrate import calibrate
 from privsynth.marginals.images import ImageBackend
+from privsynth.measure.marginals import Measurement
 from privsynth.measure.rows import (
     MarginalLogits,
     NoisyCounts,
@@ -67,9 +68,11 @@ def prepare(
     what: str,
     marginal_share: float = 0.0,
     secure: bool = False,
+    prior: Sequence[Measurement] = (),
 ) -> Prepared:
     """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, and for tables
-    ``marginal_share`` for noisy marginals (one-way, or by label; 0: none), then encode."""
+    ``marginal_share`` for noisy marginals (one-way, or by label; 0: none; those in ``prior``
+    are reused, unpaid here), then encode."""
     if not 0 < count_share < 1 or not 0 <= marginal_share < 1 - count_share:
         raise ValueError(
             f"count_share must lie in (0, 1) and marginal_share in [0, 1 - count_share), got "
@@ -104,6 +107,7 @@ def prepare(
             rho=marginal_share * ledger.rho_budget,
             what=what,
             secure=secure,
+            prior=prior,
         )
     data = table_tensors(backend, encoding)
     if label is not None:
@@ -284,6 +288,11 @@ class NeuralFit:
     post-processing, free).
     """
 
+    @property
+    def reuses_measurements(self) -> bool:
+        """Whether a fit can build on noisy marginals already paid for: those it would buy."""
+        return getattr(self, "marginal_share", 0.0) > 0
+
     def _check_training(self) -> None:
         """:func:`check_training` on this generator's DP-SGD schedule (call in __post_init__)."""
         check_training(
@@ -302,8 +311,11 @@ class NeuralFit:
         *,
         rng: np.random.Generator,
         progress: Progress | None = None,
+        prior: Sequence[Measurement] = (),
     ):  # noqa: ANN201 - a NeuralModel (imported by the generators, not here)
-        """Pay for the noisy counts, then train; every private read is charged before it."""
+        """Pay for the noisy counts, then train; every private read is charged before it.
+        ``prior``: noisy marginals already paid for (the ledger records them), reused in place
+        of the ones the fit would buy (``marginal_share``)."""
         with threads(self.threads):
             prep = prepare(
                 backend,
@@ -315,6 +327,7 @@ class NeuralFit:
                 what=self.name,
                 marginal_share=self.marginal_share,
                 secure=self.secure,
+                prior=prior,
             )
             model = self._fit_prepared(backend, prep, ledger, rng, progress)
             if self.calibrate:
