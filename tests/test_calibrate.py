@@ -153,3 +153,27 @@ def test_where_still_holds_with_calibration():
     model, _ = _fit(True)
     out = model.sample(300, rng=np.random.default_rng(6), where={"e": [1]})
     assert len(out["e"]) == 300 and np.all(out["e"] == 1)
+
+
+def test_one_way_calibration_from_noisy_counts():
+    """The flow's form: noisy one-way counts per attribute (one noise sd for all). With no
+    noise the kept rows meet the counts' frequencies; with an sd far above every gap nothing
+    moves; a cell the pilot never drew keeps factor 1."""
+    pilot = _draw(200_000, np.random.default_rng(7))
+    counts = {a: 1000.0 * np.asarray(t) for a, t in TARGET.items()}
+    counts["x"] = counts["x"] + np.array([0.0, -3.0, 3.0])  # noise; negatives are clipped
+    cal = Calibration.fit_one_way(counts, 0.0, pilot, total=1000)
+    rng = np.random.default_rng(8)
+    fresh = _draw(200_000, rng)
+    keep = rng.random(200_000) < cal.keep_probability(fresh, None)
+    kept = int(keep.sum())
+    for attr, c in counts.items():
+        t = c / c.sum()
+        got = np.bincount(fresh[attr][keep], minlength=len(t)) / kept
+        se = np.sqrt(t * (1 - t) * (1 / kept + 1 / 200_000))
+        assert np.all(np.abs(got - t) < 5 * se), (attr, got, t)
+    quiet = Calibration.fit_one_way(counts, 1000.0, pilot, total=1000)
+    assert np.allclose(quiet.keep_probability(fresh, None), 1.0)
+    unseen = {"x": np.zeros(200_000, dtype=np.int64), "y": pilot["y"]}
+    cal = Calibration.fit_one_way({"x": counts["x"]}, 0.0, unseen, total=1000)
+    assert np.allclose(cal.factors["x"][0, 1:], 1.0)

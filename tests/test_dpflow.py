@@ -14,6 +14,7 @@ from dp_accounting.rdp import RdpAccountant
 
 from privsynth.errors import InputError
 from privsynth.generators import get_generator
+from privsynth.generators.neural.flow_model import FlowModel
 from privsynth.marginals.counting import InMemoryBackend
 from privsynth.privacy.events import GaussianEvent, SubsampledGaussianEvent
 from privsynth.privacy.ledger import Ledger
@@ -188,6 +189,50 @@ def test_model_folder_round_trip(fits, tmp_path):
     a = synth.sample(300, rng=np.random.default_rng(8))
     b = again.sample(300, rng=np.random.default_rng(8))
     pd.testing.assert_frame_equal(a, b)
+
+
+def _bin_tvd(schema: Schema, real: pd.DataFrame, synth: pd.DataFrame, attr: str) -> float:
+    disc = Discretizer(schema)
+    a, b = disc.encode(real)[0].codes[attr], disc.encode(synth)[0].codes[attr]
+    k = max(a.max(), b.max()) + 1
+    return 0.5 * float(
+        np.abs(np.bincount(a, minlength=k) / len(a) - np.bincount(b, minlength=k) / len(b)).sum()
+    )
+
+
+def test_calibrated_sampling_is_free_and_fixes_the_bin_frequencies(heavy, fits):
+    """The same fit without calibration: the same charges (post-processing), and its numbers'
+    bin frequencies are off by 0.06-0.10 in TVD after 10 DP-SGD epochs; calibrated toward the
+    noisy one-way counts (noise sd about 3 at this budget) they are within 0.04 of the data's,
+    and at most half the uncalibrated error (measured: 0.01-0.02 calibrated)."""
+    df, schema = heavy
+    plain = fit_table(
+        df,
+        schema,
+        generator="dpflow",
+        epsilon=EPSILON,
+        delta=DELTA,
+        rng=np.random.default_rng(1),
+        params={**FAST, "calibrate": False},
+    )[0]
+    cal = fits["student_t"]
+    assert plain.model.calibration is None and cal.model.calibration is not None
+    assert set(cal.model.calibration.factors) == {"g", "t", "w"}
+    assert [e.label for e in plain.ledger.entries] == [e.label for e in cal.ledger.entries]
+    assert plain.ledger.epsilon() == cal.ledger.epsilon()
+    a = cal.sample(20_000, rng=np.random.default_rng(2))
+    b = plain.sample(20_000, rng=np.random.default_rng(2))
+    for attr in ("t", "w"):
+        got, raw = _bin_tvd(schema, df, a, attr), _bin_tvd(schema, df, b, attr)
+        assert got < 0.04 and got < 0.5 * raw, (attr, got, raw)
+
+
+def test_calibration_factors_that_do_not_fit_the_domain_are_refused(fits):
+    meta, arrays = fits["student_t"].model.to_state()
+    bad = dict(arrays)
+    bad["calibration.g"] = np.ones((1, 5))  # g has 2 codes
+    with pytest.raises(ValueError, match="do not fit"):
+        FlowModel.from_state(meta, bad)
 
 
 class GuardedBackend(InMemoryBackend):

@@ -79,30 +79,31 @@ class Calibration:
                 noisy = np.exp(np.asarray(logits.by_class[:, b.start : b.stop], float))
             else:
                 noisy = np.exp(np.asarray(logits.base[b.start : b.stop], float))[None, :]
-            cell = cls_idx * b.size + codes[b.attr]
-            drawn = np.bincount(cell, minlength=n_classes * b.size).reshape(n_classes, b.size)
-            net = drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1) * rows
-            gap = noisy * rows - net
-            t = net + np.sign(gap) * np.maximum(
-                np.abs(gap) - _NOISE_Z * logits.sigma_of(b.start), 0.0
+            targets[b.attr] = _soft_target(
+                noisy * rows, codes[b.attr], cls_idx, rows, logits.sigma_of(b.start)
             )
-            t = np.clip(t, 0.0, None)
-            # Per class, in pilot rows: the class sizes stay what the pilot drew.
-            t = t / np.maximum(t.sum(axis=1, keepdims=True), 1e-12) * (share[:, None] * m)
-            targets[b.attr] = t
-        factors = {a: np.ones_like(t) for a, t in targets.items()}
-        w = np.ones(m)
-        for _ in range(_IPF_ROUNDS):
-            for b in blocks:
-                t = targets[b.attr]
-                cell = cls_idx * t.shape[1] + codes[b.attr]
-                cur = np.bincount(cell, weights=w, minlength=t.size).reshape(t.shape)
-                # A cell the pilot never drew keeps factor 1: no weight can create it.
-                step = np.where(cur > 0, t / np.maximum(cur, 1e-12), 1.0)
-                factors[b.attr] *= step
-                w *= step.ravel()[cell]
-        cap = float(np.quantile(w, _CAP_QUANTILE)) if m else 1.0
-        return cls(factors, cap)
+        return cls(*_ipf(targets, codes, cls_idx))
+
+    @classmethod
+    def fit_one_way(
+        cls,
+        noisy: Mapping[str, np.ndarray],
+        sigma: float,
+        codes: Mapping[str, np.ndarray],
+        total: float,
+    ) -> Calibration:
+        """Factors that move a pilot batch of ``codes`` toward the soft-thresholded targets
+        from noisy one-way counts ``noisy`` (one array per attribute, over its codes, noise
+        standard deviation ``sigma``); ``total``: the noisy row count."""
+        m = len(next(iter(codes.values())))
+        cls_idx = np.zeros(m, dtype=np.int64)
+        rows = np.array([[max(float(total), 1.0)]])
+        targets = {}
+        for attr, counts in noisy.items():
+            c = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+            freq = c / c.sum() if c.sum() > 0 else np.full(c.size, 1.0 / c.size)
+            targets[attr] = _soft_target(freq[None, :] * rows, codes[attr], cls_idx, rows, sigma)
+        return cls(*_ipf(targets, codes, cls_idx))
 
     def keep_probability(
         self, codes: Mapping[str, np.ndarray], labels: np.ndarray | None
@@ -118,12 +119,17 @@ class Calibration:
     def check(self, encoding: NeuralEncoding) -> None:
         """ValueError unless the factors fit ``encoding`` (a model file read from disk)."""
         sizes = {b.attr: b.size for b in encoding.blocks if b.kind != "scalar"}
+        self.check_sizes(sizes, max(encoding.n_classes, 1))
+
+    def check_sizes(self, sizes: Mapping[str, int], n_classes: int = 1) -> None:
+        """ValueError unless every factor table covers an attribute of ``sizes`` (values per
+        attribute) with one row, or one per class."""
         if not (np.isfinite(self.cap) and self.cap > 0):
             raise ValueError(f"calibration cap must be positive, got {self.cap!r}")
         for attr, f in self.factors.items():
-            rows_ok = f.shape[0] in (1, max(encoding.n_classes, 1))
+            rows_ok = f.shape[0] in (1, n_classes)
             if attr not in sizes or not rows_ok or f.shape[1] != sizes[attr]:
-                raise ValueError(f"calibration factors of {attr!r} do not fit the encoding")
+                raise ValueError(f"calibration factors of {attr!r} do not fit the model")
             if not np.all(np.isfinite(f) & (f >= 0)):
                 raise ValueError(f"calibration factors of {attr!r} must be finite and >= 0")
 
@@ -140,6 +146,44 @@ class Calibration:
         attrs = meta["attributes"]
         assert isinstance(attrs, list)
         return cls({a: arrays[f"calibration.{a}"] for a in attrs}, float(meta["cap"]))  # type: ignore[arg-type]
+
+
+def _soft_target(
+    noisy: np.ndarray, drawn: np.ndarray, cls_idx: np.ndarray, rows: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Target counts per (class, value), in pilot rows: the network's count (``drawn``, the
+    pilot's codes of one attribute, scaled to the noisy ``rows`` per class) moved toward
+    ``noisy`` by the part of the gap beyond ``_NOISE_Z`` noise standard deviations."""
+    n_classes, size = noisy.shape
+    m = len(drawn)
+    share = np.bincount(cls_idx, minlength=n_classes) / max(m, 1)
+    cell = cls_idx * size + drawn
+    count = np.bincount(cell, minlength=n_classes * size).reshape(n_classes, size)
+    net = count / np.maximum(count.sum(axis=1, keepdims=True), 1) * rows
+    gap = noisy - net
+    t = np.clip(net + np.sign(gap) * np.maximum(np.abs(gap) - _NOISE_Z * sigma, 0.0), 0.0, None)
+    # Per class, in pilot rows: the class sizes stay what the pilot drew.
+    return t / np.maximum(t.sum(axis=1, keepdims=True), 1e-12) * (share[:, None] * m)
+
+
+def _ipf(
+    targets: Mapping[str, np.ndarray], codes: Mapping[str, np.ndarray], cls_idx: np.ndarray
+) -> tuple[dict[str, np.ndarray], float]:
+    """Factors per (class, value) fitted by iterative proportional fitting so the weighted
+    pilot meets ``targets``, and the cap (the weights' ``_CAP_QUANTILE``)."""
+    m = len(cls_idx)
+    factors = {a: np.ones_like(t) for a, t in targets.items()}
+    w = np.ones(m)
+    for _ in range(_IPF_ROUNDS):
+        for attr, t in targets.items():
+            cell = cls_idx * t.shape[1] + codes[attr]
+            cur = np.bincount(cell, weights=w, minlength=t.size).reshape(t.shape)
+            # A cell the pilot never drew keeps factor 1: no weight can create it.
+            step = np.where(cur > 0, t / np.maximum(cur, 1e-12), 1.0)
+            factors[attr] *= step
+            w *= step.ravel()[cell]
+    cap = float(np.quantile(w, _CAP_QUANTILE)) if m else 1.0
+    return factors, cap
 
 
 def calibrate(

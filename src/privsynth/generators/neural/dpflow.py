@@ -26,6 +26,13 @@ Privacy, all in one ledger, the split fixed before any read:
    early stopping, no checkpoint choice; progress reports the likelihood of the model's own
    samples only.
 
+Calibrated sampling (``calibrate``, default on): at the end of the fit, a pilot of the
+model's own draws gives its frequency of every value and bin, and drawn rows are kept with a
+probability that moves them toward the noisy one-way marginals of step 2 wherever the two
+differ by more than that measurement's noise (:mod:`~privsynth.generators.neural.calibrate`).
+Post-processing: no budget, no read. It puts mass back into the tail bins where DP-SGD left
+the flow's tail too light or too heavy, and keeps the flow's own shape inside each bin.
+
 Degrees of freedom: ``df="estimate"`` (default) takes the DP tail index of step 2 per column,
 a number declares it for every column; either is kept fixed (default) or, with
 ``learn_df``, trained further by DP-SGD. Fixed is the default because the likelihood's gradient
@@ -46,6 +53,7 @@ import torch
 
 from privsynth.errors import InputError
 from privsynth.generators.base import Progress
+from privsynth.generators.neural.calibrate import PILOT_ROWS, Calibration
 from privsynth.generators.neural.common import EpochReporter, schedule, seeded, threads
 from privsynth.generators.neural.flow_atoms import (
     atom_bins,
@@ -93,6 +101,7 @@ class DPFlow:
     stats_share: float = 0.05
     secure: bool = False
     threads: int | None = None
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -241,6 +250,8 @@ class DPFlow:
         )
         self._train(model, engine, ledger, rng, progress)
         model.net.eval()
+        if self.calibrate:
+            model.calibration = _calibration(model, hist, sigma, rng)
         return model
 
     def _numeric_stats(
@@ -311,6 +322,19 @@ class DPFlow:
             engine.step(net, loss, extra=noise if d else None)
             opt.step()
             reporter(step, public)
+
+
+def _calibration(
+    model: FlowModel, hist: dict[str, np.ndarray], sigma: float, rng: np.random.Generator
+) -> Calibration:
+    """Calibrated sampling toward the fit's noisy one-way marginals (every column, numbers on
+    their public bins), fitted on a pilot of the model's own draws: post-processing."""
+    chunk = 20_000
+    parts = [
+        model._draw(min(chunk, PILOT_ROWS - i), rng, None)[0] for i in range(0, PILOT_ROWS, chunk)
+    ]
+    codes = {a: np.concatenate([p[a] for p in parts]) for a in model.domain.attributes}
+    return Calibration.fit_one_way(hist, sigma, codes, model.total)
 
 
 def _one_hot(codes: torch.Tensor, variables: list[Variable], scales) -> torch.Tensor:  # noqa: ANN001

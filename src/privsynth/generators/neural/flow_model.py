@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from privsynth.domain import Domain
 from privsynth.errors import InputError
 from privsynth.generators.neural import model as _neural
+from privsynth.generators.neural.calibrate import Calibration
 from privsynth.generators.neural.flow_atoms import atom_values
 from privsynth.generators.neural.flow_nets import TableFlow
 from privsynth.generators.neural.model import from_arrays, to_arrays
@@ -60,6 +61,7 @@ class FlowModel:
         loc: np.ndarray,
         scale: np.ndarray,
         total: float,
+        calibration: Calibration | None = None,
     ) -> None:
         self.domain = domain
         self.variables = [tuple(v) for v in variables]
@@ -70,6 +72,7 @@ class FlowModel:
         self.loc = np.asarray(loc, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
         self.total = float(total)
+        self.calibration = calibration
 
     @property
     def label(self) -> str | None:
@@ -142,6 +145,13 @@ class FlowModel:
                     values[attr] = v
                     codes[attr] = s.codes(v)
         return {a: codes[a] for a in self.domain.attributes}, values
+
+    def _kept(self, codes: Mapping[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """Which drawn rows calibrated sampling keeps (all of them without a calibration)."""
+        m = len(next(iter(codes.values())))
+        if self.calibration is None:
+            return np.ones(m, dtype=bool)
+        return rng.random(m) < self.calibration.keep_probability(codes, None)
 
     def _to_units(self, x: np.ndarray) -> np.ndarray:
         """Flow outputs (standardised) to column units: clipped to bounds, integers rounded."""
@@ -226,7 +236,7 @@ class FlowModel:
                 )
             m = min(max(n - have, 256) * (1 if not (rest or keep) else 4), 200_000)
             codes, values = self._draw(m, rng, allowed)
-            ok = np.ones(m, dtype=bool)
+            ok = self._kept(codes, rng)
             for attr, vals in rest.items():
                 ok &= np.isin(codes[attr], vals)
             if keep is not None:
@@ -263,7 +273,8 @@ class FlowModel:
         return self._fill(n, rng, where)
 
     def tail_threshold(self, column: str, q: float, rng: np.random.Generator) -> float:
-        """The model's own upper ``q``-quantile of ``column`` (Monte Carlo over its draws)."""
+        """The model's own upper ``q``-quantile of ``column`` (Monte Carlo over its draws, those
+        that calibrated sampling keeps)."""
         if column not in self.valued:
             raise InputError(
                 f"tail: column {column!r} is not a numeric column with real values in this "
@@ -271,9 +282,11 @@ class FlowModel:
             )
         if not (isinstance(q, int | float) and 1e-4 <= q <= 0.5):
             raise InputError(f"tail: q must lie in [1e-4, 0.5], got {q!r}")
-        vals = np.concatenate(
-            [self._draw(_BATCH, rng, None)[1][column] for _ in range(_THRESHOLD_DRAWS // _BATCH)]
-        )
+        parts = []
+        for _ in range(_THRESHOLD_DRAWS // _BATCH):
+            codes, values = self._draw(_BATCH, rng, None)
+            parts.append(values[column][self._kept(codes, rng)])
+        vals = np.concatenate(parts)
         vals = vals[~np.isnan(vals)]
         if not len(vals):
             raise InputError(f"tail: the model draws no present value of {column!r}")
@@ -321,6 +334,9 @@ class FlowModel:
             "spec": self.spec,
             "total": self.total,
         }
+        if self.calibration is not None:
+            meta["calibration"], extra = self.calibration.to_state()
+            arrays.update(extra)
         return meta, arrays
 
     @classmethod
@@ -335,6 +351,10 @@ class FlowModel:
             variables, meta["valued"], scales, meta["spec"], np.ones(len(meta["valued"]))
         )
         from_arrays("net", net, arrays)
+        calibration = None
+        if meta.get("calibration") is not None:
+            calibration = Calibration.from_state(meta["calibration"], arrays)
+            calibration.check_sizes(domain.to_dict())
         return cls(
             domain,
             variables=variables,
@@ -345,6 +365,7 @@ class FlowModel:
             loc=arrays["loc"],
             scale=arrays["scale"],
             total=meta["total"],
+            calibration=calibration,
         )
 
 
