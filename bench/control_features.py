@@ -232,7 +232,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             else "every candidate accepted), "
         )
         + "the fit the rest, so each row spends the same total (epsilon, delta); "
-        '"(reused)": the fit built on the learner\'s noisy marginals (aim, mst).',
+        '"(reused)": the fit built on the learner\'s noisy marginals (aim and mst add them to their measurements, the networks combine them with the marginals they buy).',
         "- d_tvd2 / d_auc: difference to the same generator and epsilon without rules "
         "(negative d_tvd2 and positive d_auc are better).",
         "- Rates: mean over the run's draws from the one fit (± their sd where it drew more "

@@ -296,10 +296,10 @@ def test_cli_fit_reuses_a_candidates_file(tmp_path) -> None:
     assert res.exit_code != 0 and "bad.yaml" in res.output
 
 
-def test_networks_reuse_the_marginals_they_would_buy_and_pay_only_for_the_rest() -> None:
-    """dpgan buys one-way marginals before training; the learner's categorical ones are reused
-    (their noisy counts become the decoder's starting logits), only age's is bought, at the
-    noise it would have had, and the calibration reads each block's own noise."""
+def test_networks_combine_the_reused_marginals_with_their_own_at_the_same_spend() -> None:
+    """dpgan buys its one-way marginals as it does without reuse (same events, same noise);
+    the learner's categorical ones are combined with them, so only the budget's total
+    changes: the learner's spend is on the ledger first and counts against it."""
     schema, learned = _learned(eps=3.0)
     prior = learned.prior("cand.yaml")
     params = {"epochs": 1, "batch_size": 128, "hidden": [32], "latent_dim": 8}
@@ -316,16 +316,18 @@ def test_networks_reuse_the_marginals_they_would_buy_and_pay_only_for_the_rest()
     entries = synth.ledger.entries
     assert entries[0].label.startswith("reused: rules learn")
     bought = [e for e in entries if "marginals" in e.label and not e.label.startswith("reused")]
-    assert len(bought) == 1 and bought[0].event.count == 1  # age only
-    # Four blocks at a tenth of the budget: age's noise is what it is without reuse.
+    assert len(bought) == 1 and bought[0].event.count == 4  # a, b, c and age
     rho = 0.1 * synth.ledger.rho_budget
     assert bought[0].event.sigma == pytest.approx(math.sqrt(4 / (2 * rho)))
     assert synth.ledger.epsilon() <= 6.0 * (1 + 1e-9)
 
 
-def test_reused_blocks_start_from_the_reused_counts() -> None:
+def test_reused_blocks_start_from_the_combined_counts() -> None:
+    """A block the learner measured starts from the inverse-variance combination of its
+    reused and its fresh counts (with the combined noise), one it did not from the fresh."""
     from privsynth.marginals.counting import InMemoryBackend
-    from privsynth.measure.rows import noisy_marginal_logits
+    from privsynth.measure.marginals import measure_marginals
+    from privsynth.measure.rows import combine, noisy_marginal_logits
     from privsynth.transforms.neural import NeuralEncoding
 
     schema, learned = _learned(eps=3.0)
@@ -342,13 +344,38 @@ def test_reused_blocks_start_from_the_reused_counts() -> None:
         what="t",
         prior=learned.measurements,
     )
+    sigma = math.sqrt(4 / (2 * 0.01))
+    cliques = [(b.attr,) for b in enc.blocks]
+    fresh = measure_marginals(
+        backend, cliques, sigma, Ledger(1.0, DELTA), np.random.default_rng(0), label="again"
+    )
     block = next(b for b in enc.blocks if b.attr == "b")
     m = next(m for m in learned.measurements if m.clique == ("b",))
-    counts = np.clip(m.noisy, 0, None) + 1.0
+    both = combine(fresh[cliques.index(("b",))], m)
+    counts = np.clip(both.noisy, 0, None) + 1.0
     np.testing.assert_allclose(
-        logits.base[block.start : block.stop], np.log(counts / counts.sum()), rtol=1e-6
+        logits.base[block.start : block.stop], np.log(counts / counts.sum()), rtol=1e-5
     )
-    assert logits.sigma_of(block.start) == m.sigma
+    assert logits.sigma_of(block.start) == pytest.approx((sigma**-2 + m.sigma**-2) ** -0.5)
+    assert logits.sigma_of(block.start) < min(sigma, m.sigma)
     age = next(b for b in enc.blocks if b.attr == "age")
-    assert logits.sigma_of(age.start) == pytest.approx(math.sqrt(4 / (2 * 0.01)))
-    assert ledger.rho_spent == pytest.approx(0.01 / 4)
+    assert logits.sigma_of(age.start) == pytest.approx(sigma)
+    assert ledger.rho_spent == pytest.approx(0.01)
+
+
+def test_combined_measurement_has_the_inverse_variance_noise() -> None:
+    """20 000 pairs of measurements of a known count with noise sd 3 and 4: the combination
+    is unbiased and its sd is 2.4 (1 / sqrt(1/9 + 1/16)), within 5 standard errors."""
+    from privsynth.measure.rows import combine
+
+    rng = np.random.default_rng(3)
+    n, truth = 20_000, 100.0
+    a = Measurement(("x",), truth + 3.0 * rng.standard_normal(n), 3.0)
+    b = Measurement(("x",), truth + 4.0 * rng.standard_normal(n), 4.0)
+    c = combine(a, b)
+    assert c.sigma == pytest.approx(2.4)
+    err = c.noisy - truth
+    assert abs(err.mean()) < 5 * 2.4 / math.sqrt(n)
+    assert abs(err.std() - 2.4) < 5 * 2.4 / math.sqrt(2 * n)
+    with pytest.raises(ValueError):
+        combine(a, Measurement(("y",), b.noisy, 4.0))

@@ -91,9 +91,9 @@ def fit(
         Path | None,
         typer.Option(
             "--reuse",
-            help="Candidates file from `rules learn` on the same DATA: aim, mst and the networks "
-            "that buy noisy marginals (marginal_share > 0) build on "
-            "its noisy marginals; their cost counts against --epsilon (the total of both).",
+            help="Candidates file from `rules learn` on the same DATA: aim and mst build on "
+            "its noisy marginals, the networks that buy noisy marginals (marginal_share > 0) "
+            "combine them with their own; their cost counts against --epsilon (the total of both).",
         ),
     ] = None,
 ) -> None:

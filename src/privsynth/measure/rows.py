@@ -142,8 +142,12 @@ def noisy_marginal_logits(
     A decoder whose output layer starts from these logits samples the right one-way (and
     label-conditional) frequencies before training, so its DP-SGD budget goes to the remaining
     dependencies. Every marginal has sensitivity 1; all are charged at once. Scalar blocks get 0.
-    A marginal found in ``prior`` (already paid for) is reused, and only the others' share of
-    ``rho`` is spent, at the noise they would have had anyway; the rest stays with training.
+    A marginal also found in ``prior`` (an earlier release, already paid for) is combined
+    with the fresh one by inverse-variance weighting, the least-variance unbiased estimate
+    from both (post-processing): the spend is what it is without ``prior``, the counts are
+    less noisy. Replacing the fresh measurement instead, and handing its share to DP-SGD, was
+    measured worse on Adult at epsilon 10 (dpvae-mixture's 2-way TVD +11.6 % against +4.0 %):
+    these networks owe more to their starting marginals than to extra DP-SGD budget.
     """
     blocks = [b for b in encoding.blocks if b.kind != "scalar"]
     base = np.zeros(encoding.width, dtype=np.float32)
@@ -153,34 +157,16 @@ def noisy_marginal_logits(
         return MarginalLogits(base, by_class)
     sigma = float(np.sqrt(len(blocks) / (2.0 * rho)))
     cliques = [(b.attr,) if label is None else (label, b.attr) for b in blocks]
-    known = {frozenset(m.clique): m for m in prior}
-    reused = {
-        cl: _in_order(known[frozenset(cl)], cl, backend.domain)
-        for cl in cliques
-        if frozenset(cl) in known
-    }
-    fresh = [cl for cl in cliques if cl not in reused]
     noun = "one-way" if label is None else f"{label}-by-attribute"
-    measured = dict(
-        zip(
-            fresh,
-            measure_marginals(
-                backend,
-                fresh,
-                sigma,
-                ledger,
-                rng,
-                label=f"{what}: noisy {noun} marginals",
-                secure=secure,
-            ),
-            strict=True,
-        )
+    measured = measure_marginals(
+        backend, cliques, sigma, ledger, rng, label=f"{what}: noisy {noun} marginals", secure=secure
     )
-    measured.update(reused)
+    known = {frozenset(m.clique): m for m in prior}
     sigmas = np.full(encoding.width, sigma)
-    for b, cl in zip(blocks, cliques, strict=True):
-        m = measured[cl]
-        sigmas[b.start : b.stop] = m.sigma
+    for b, cl, m in zip(blocks, cliques, measured, strict=True):
+        if frozenset(cl) in known:
+            m = combine(m, _in_order(known[frozenset(cl)], cl, backend.domain))
+            sigmas[b.start : b.stop] = m.sigma
         counts = np.clip(np.asarray(m.noisy, dtype=np.float64), 0, None) + 1.0
         if label is None:
             base[b.start : b.stop] = np.log(counts / counts.sum())
@@ -189,7 +175,18 @@ def noisy_marginal_logits(
         joint = table.sum(axis=0)
         base[b.start : b.stop] = np.log(joint / joint.sum())
         by_class[:, b.start : b.stop] = np.log(table / table.sum(axis=1, keepdims=True))
+    reused = bool(np.any(sigmas != sigma))
     return MarginalLogits(base, by_class, sigmas if reused else sigma)
+
+
+def combine(a: Measurement, b: Measurement) -> Measurement:
+    """Two independent noisy measurements of the same marginal (same clique and cell order)
+    as one: inverse-variance weighted counts, and the combined noise standard deviation."""
+    if a.clique != b.clique or np.size(a.noisy) != np.size(b.noisy):
+        raise ValueError(f"cannot combine marginals over {a.clique} and {b.clique}")
+    wa, wb = 1.0 / a.sigma**2, 1.0 / b.sigma**2
+    noisy = (wa * np.asarray(a.noisy, float) + wb * np.asarray(b.noisy, float)) / (wa + wb)
+    return Measurement(a.clique, noisy, float((wa + wb) ** -0.5))
 
 
 def _in_order(m: Measurement, clique: tuple[str, ...], domain) -> Measurement:  # noqa: ANN001

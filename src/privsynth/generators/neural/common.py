@@ -71,8 +71,8 @@ def prepare(
     prior: Sequence[Measurement] = (),
 ) -> Prepared:
     """Pay ``count_share`` of the budget (as zCDP) for the noisy counts, and for tables
-    ``marginal_share`` for noisy marginals (one-way, or by label; 0: none; those in ``prior``
-    are reused, unpaid here), then encode."""
+    ``marginal_share`` for noisy marginals (one-way, or by label; 0: none; those also in
+    ``prior`` are combined with it), then encode."""
     if not 0 < count_share < 1 or not 0 <= marginal_share < 1 - count_share:
         raise ValueError(
             f"count_share must lie in (0, 1) and marginal_share in [0, 1 - count_share), got "
@@ -314,8 +314,8 @@ class NeuralFit:
         prior: Sequence[Measurement] = (),
     ):  # noqa: ANN201 - a NeuralModel (imported by the generators, not here)
         """Pay for the noisy counts, then train; every private read is charged before it.
-        ``prior``: noisy marginals already paid for (the ledger records them), reused in place
-        of the ones the fit would buy (``marginal_share``)."""
+        ``prior``: noisy marginals already paid for (the ledger records them), combined with
+        the ones the fit buys (``marginal_share``) where they cover the same cells."""
         with threads(self.threads):
             prep = prepare(
                 backend,
