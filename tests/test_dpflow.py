@@ -61,21 +61,22 @@ def heavy():
     return heavy_table(4000, np.random.default_rng(0))
 
 
+def _fit(heavy, **params):
+    df, schema = heavy
+    return fit_table(
+        df,
+        schema,
+        generator="dpflow",
+        epsilon=EPSILON,
+        delta=DELTA,
+        rng=np.random.default_rng(1),
+        params={**FAST, **params},
+    )[0]
+
+
 @pytest.fixture(scope="module")
 def fits(heavy):
-    df, schema = heavy
-    out = {}
-    for base in ("student_t", "gaussian"):
-        out[base] = fit_table(
-            df,
-            schema,
-            generator="dpflow",
-            epsilon=EPSILON,
-            delta=DELTA,
-            rng=np.random.default_rng(1),
-            params={**FAST, "base": base},
-        )[0]
-    return out
+    return {base: _fit(heavy, base=base) for base in ("student_t", "gaussian")}
 
 
 def test_student_t_base_has_heavier_tails_than_gaussian(fits):
@@ -206,15 +207,7 @@ def test_calibrated_sampling_is_free_and_fixes_the_bin_frequencies(heavy, fits):
     noisy one-way counts (noise sd about 3 at this budget) they are within 0.04 of the data's,
     and at most half the uncalibrated error (measured: 0.01-0.02 calibrated)."""
     df, schema = heavy
-    plain = fit_table(
-        df,
-        schema,
-        generator="dpflow",
-        epsilon=EPSILON,
-        delta=DELTA,
-        rng=np.random.default_rng(1),
-        params={**FAST, "calibrate": False},
-    )[0]
+    plain = _fit(heavy, calibrate=False)
     cal = fits["student_t"]
     assert plain.model.calibration is None and cal.model.calibration is not None
     assert set(cal.model.calibration.factors) == {"g", "t", "w"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,27 +223,13 @@ def test_cli_fit_reuses_a_candidates_file(tmp_path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(data),
-            "-s",
-            str(schema),
-            "-g",
-            "mst",
-            "--epsilon",
-            "2",
-            "--delta",
-            "1e-7",
-            "-o",
-            str(tmp_path / "m"),
-            "--reuse",
-            str(cand),
-            "--seed",
-            "0",
-        ],
-    )
+
+    def fit(out: str, eps: str, reuse: Path, *extra: str):
+        args = ["fit", str(data), "-s", str(schema), "-g", "mst", "--epsilon", eps]
+        args += ["--delta", "1e-7", "-o", str(tmp_path / out), "--reuse", str(reuse), *extra]
+        return runner.invoke(app, args)
+
+    res = fit("m", "2", cand, "--seed", "0")
     assert res.exit_code == 0, res.output
     assert "including" in res.output
     synth = Synthesizer.load(tmp_path / "m")
@@ -250,49 +237,13 @@ def test_cli_fit_reuses_a_candidates_file(tmp_path) -> None:
     assert labels[0].startswith("reused: rules learn")
     assert synth.ledger.epsilon() == pytest.approx(2.0, rel=1e-6)
     # A reused release over the fit's whole budget: refused, nothing written.
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(data),
-            "-s",
-            str(schema),
-            "-g",
-            "mst",
-            "--epsilon",
-            "0.5",
-            "--delta",
-            "1e-7",
-            "-o",
-            str(tmp_path / "m2"),
-            "--reuse",
-            str(cand),
-        ],
-    )
+    res = fit("m2", "0.5", cand)
     assert res.exit_code != 0 and not (tmp_path / "m2").exists()
     assert "reused" in res.output
     # A file that is not a candidates file names itself.
     bad = tmp_path / "bad.yaml"
     bad.write_text(json.dumps({"kind": "other"}))
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(data),
-            "-s",
-            str(schema),
-            "-g",
-            "mst",
-            "--epsilon",
-            "2",
-            "--delta",
-            "1e-7",
-            "-o",
-            str(tmp_path / "m3"),
-            "--reuse",
-            str(bad),
-        ],
-    )
+    res = fit("m3", "2", bad)
     assert res.exit_code != 0 and "bad.yaml" in res.output
 
 
