@@ -330,3 +330,41 @@ def test_combined_measurement_has_the_inverse_variance_noise() -> None:
     assert abs(err.std() - 2.4) < 5 * 2.4 / math.sqrt(2 * n)
     with pytest.raises(ValueError):
         combine(a, Measurement(("y",), b.noisy, 4.0))
+
+
+def test_dpflow_combines_the_reused_one_way_marginals_with_its_own(monkeypatch) -> None:
+    """dpflow buys every one-way marginal as without reuse; the learner's categorical ones
+    are combined with them, so its calibration sees their combined (smaller) noise, and
+    age's (not learned) keeps the fit's own."""
+    from privsynth.generators.neural.calibrate import Calibration
+
+    seen = {}
+    real = Calibration.fit_one_way.__func__
+
+    def spy(cls, noisy, sigma, codes, total):
+        seen.update(sigma)
+        return real(cls, noisy, sigma, codes, total)
+
+    monkeypatch.setattr(Calibration, "fit_one_way", classmethod(spy))
+    schema, learned = _learned(eps=3.0)
+    params = {"epochs": 0.2, "batch_size": 128, "hidden": [16], "made_hidden": [16], "layers": 1}
+    synth, _ = fit_table(
+        _table(),
+        schema,
+        generator="dpflow",
+        epsilon=6.0,
+        delta=DELTA,
+        rng=np.random.default_rng(0),
+        params=params,
+        prior=learned.prior("cand.yaml"),
+    )
+    entries = synth.ledger.entries
+    assert entries[0].label.startswith("reused: rules learn")
+    (own,) = [e for e in entries if "one-way" in e.label and not e.label.startswith("reused")]
+    assert own.event.count == 4
+    fresh = own.event.sigma
+    assert seen["age"] == pytest.approx(fresh)
+    for attr in ("a", "b", "c"):
+        m = next(m for m in learned.measurements if m.clique == (attr,))
+        assert seen[attr] == pytest.approx((fresh**-2 + m.sigma**-2) ** -0.5)
+    assert synth.ledger.epsilon() <= 6.0 * (1 + 1e-9)

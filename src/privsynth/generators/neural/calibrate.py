@@ -88,13 +88,14 @@ class Calibration:
     def fit_one_way(
         cls,
         noisy: Mapping[str, np.ndarray],
-        sigma: float,
+        sigma: float | Mapping[str, float],
         codes: Mapping[str, np.ndarray],
         total: float,
     ) -> Calibration:
         """Factors that move a pilot batch of ``codes`` toward the soft-thresholded targets
         from noisy one-way counts ``noisy`` (one array per attribute, over its codes, noise
-        standard deviation ``sigma``); ``total``: the noisy row count."""
+        standard deviation ``sigma``, one for all or one per attribute); ``total``: the noisy
+        row count."""
         m = len(next(iter(codes.values())))
         cls_idx = np.zeros(m, dtype=np.int64)
         rows = np.array([[max(float(total), 1.0)]])
@@ -102,7 +103,8 @@ class Calibration:
         for attr, counts in noisy.items():
             c = np.clip(np.asarray(counts, dtype=float), 0.0, None)
             freq = c / c.sum() if c.sum() > 0 else np.full(c.size, 1.0 / c.size)
-            targets[attr] = _soft_target(freq[None, :] * rows, codes[attr], cls_idx, rows, sigma)
+            sd = sigma[attr] if isinstance(sigma, Mapping) else sigma
+            targets[attr] = _soft_target(freq[None, :] * rows, codes[attr], cls_idx, rows, sd)
         return cls(*_ipf(targets, codes, cls_idx))
 
     def keep_probability(

@@ -45,6 +45,7 @@ error rose from 0.47 to 2.31 of the column's upper spread (measured once, seed 0
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -67,8 +68,8 @@ from privsynth.generators.neural.flow_nets import BASES
 from privsynth.generators.neural.flow_stats import DF_MAX, location_scale, tail_index
 from privsynth.marginals.images import ImageBackend
 from privsynth.measure.dpsgd import open_dpsgd, torch_generator
-from privsynth.measure.marginals import measure_marginals
-from privsynth.measure.rows import code_tensors, noisy_counts, value_tensors
+from privsynth.measure.marginals import Measurement, measure_marginals
+from privsynth.measure.rows import code_tensors, combine, noisy_counts, value_tensors
 from privsynth.privacy.ledger import Ledger
 
 _REPORT_ROWS = 256
@@ -82,6 +83,7 @@ class DPFlow:
     name: ClassVar[str] = "dpflow"
     composition: ClassVar[str] = "rdp"
     uses_values: ClassVar[bool] = True  # fit_table hands it the parsed numbers
+    reuses_measurements: ClassVar[bool] = True  # one-way marginals of an earlier release
 
     base: str = "student_t"
     df: float | str = "estimate"
@@ -160,13 +162,15 @@ class DPFlow:
         *,
         rng: np.random.Generator,
         progress: Progress | None = None,
+        prior: Sequence[Measurement] = (),
     ) -> FlowModel:
         """Pay for the counts and the one-way marginals, then train; every private read is
-        charged before it."""
+        charged before it. ``prior``: noisy marginals already paid for (the ledger records
+        them); a one-way one is combined with the fit's own (inverse variance)."""
         if isinstance(backend, ImageBackend):
             raise InputError("dpflow models tables, not images")
         with threads(self.threads):
-            return self._fit(backend, ledger, rng, progress)
+            return self._fit(backend, ledger, rng, progress, prior)
 
     def _layout(self, backend) -> tuple[list[Variable], list[str]]:  # noqa: ANN001
         """Categorical variables (label first) and real-valued columns, from public metadata."""
@@ -185,7 +189,7 @@ class DPFlow:
         variables.sort(key=lambda v: v[0] != label or v[1] != "code")  # stable: label first
         return variables, valued
 
-    def _fit(self, backend, ledger, rng, progress) -> FlowModel:  # noqa: ANN001
+    def _fit(self, backend, ledger, rng, progress, prior=()) -> FlowModel:  # noqa: ANN001
         variables, valued = self._layout(backend)
         rho = ledger.rho_budget
         counts = noisy_counts(
@@ -208,8 +212,11 @@ class DPFlow:
             label=f"{self.name}: noisy one-way marginals",
             secure=self.secure,
         )
+        known = {m.clique: m for m in prior if len(m.clique) == 1}
+        measured = [combine(m, known[m.clique]) if m.clique in known else m for m in measured]
         hist = {a: np.asarray(m.noisy, dtype=float) for a, m in zip(attrs, measured, strict=True)}
-        loc, scale, df = self._numeric_stats(backend, valued, hist, sigma)
+        sigmas = {a: m.sigma for a, m in zip(attrs, measured, strict=True)}
+        loc, scale, df = self._numeric_stats(backend, valued, hist, sigmas)
         with seeded(rng):
             net = build_net(variables, valued, backend.scales, self._spec(), scale, df)
         self._init_categoricals(net, variables, hist, backend.scales)
@@ -251,7 +258,7 @@ class DPFlow:
         self._train(model, engine, ledger, rng, progress)
         model.net.eval()
         if self.calibrate:
-            model.calibration = _calibration(model, hist, sigma, rng)
+            model.calibration = _calibration(model, hist, sigmas, rng)
         return model
 
     def _numeric_stats(
@@ -259,7 +266,7 @@ class DPFlow:
         backend,
         valued: list[str],
         hist: dict[str, np.ndarray],
-        sigma: float,  # noqa: ANN001
+        sigmas: dict[str, float],  # noqa: ANN001
     ) -> tuple[np.ndarray, np.ndarray, list[float] | None]:
         """DP location, scale and degrees of freedom of each real-valued column."""
         loc, scale, df = [], [], []
@@ -268,7 +275,7 @@ class DPFlow:
             counts = without_atoms(hist[a], s)  # what the flow fits: no missing code, no atom
             edges = np.asarray(s.edges)
             centre = location_scale(edges, counts, s.lower, s.upper)[0]
-            est = tail_index(edges, counts, sigma, centre)
+            est = tail_index(edges, counts, sigmas[a], centre)
             declared = self.df if self.df != "estimate" else None
             nu = min(float(declared) if declared is not None else (est or _DEFAULT_DF), DF_MAX)
             base_df = None if self.base == "gaussian" else nu
@@ -325,7 +332,10 @@ class DPFlow:
 
 
 def _calibration(
-    model: FlowModel, hist: dict[str, np.ndarray], sigma: float, rng: np.random.Generator
+    model: FlowModel,
+    hist: dict[str, np.ndarray],
+    sigmas: dict[str, float],
+    rng: np.random.Generator,
 ) -> Calibration:
     """Calibrated sampling toward the fit's noisy one-way marginals (every column, numbers on
     their public bins), fitted on a pilot of the model's own draws: post-processing."""
@@ -334,7 +344,7 @@ def _calibration(
         model._draw(min(chunk, PILOT_ROWS - i), rng, None)[0] for i in range(0, PILOT_ROWS, chunk)
     ]
     codes = {a: np.concatenate([p[a] for p in parts]) for a in model.domain.attributes}
-    return Calibration.fit_one_way(hist, sigma, codes, model.total)
+    return Calibration.fit_one_way(hist, sigmas, codes, model.total)
 
 
 def _one_hot(codes: torch.Tensor, variables: list[Variable], scales) -> torch.Tensor:  # noqa: ANN001
