@@ -268,10 +268,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--out-md", type=Path, default=BENCH_DIR / "results" / "tails.md")
     p.add_argument(
         "--render",
-        type=Path,
         nargs="+",
         default=None,
-        help="only re-render these JSON results (their runs merged) to --out-md and --out-json",
+        help="only re-render these JSON results (their runs merged) to --out-md and --out-json; "
+        "FILE::G1,G2 takes only those generators' runs from FILE",
     )
     args = p.parse_args(argv)
     if args.eps is None:
@@ -286,11 +286,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
     if args.render is not None:
-        parts = [json.loads(path.read_text(encoding="utf-8")) for path in args.render]
-        merged = {**parts[0], "runs": [r for part in parts for r in part["runs"]]}
+        specs = [spec.partition("::") for spec in args.render]
+        paths = [Path(path) for path, _, _ in specs]
+        parts = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+        keep = [set(gens.split(",")) if gens else None for _, _, gens in specs]
+        runs = [
+            r
+            for part, gens in zip(parts, keep, strict=True)
+            for r in part["runs"]
+            if gens is None or r["generator"] in gens
+        ]
+        merged = {**parts[0], "runs": runs}
         merged["command"] = " ; ".join([*(part["command"] for part in parts), command])
         merged["date"] = " / ".join(dict.fromkeys(part["date"] for part in parts))
-        if args.out_json.resolve() not in {path.resolve() for path in args.render}:
+        if args.out_json.resolve() not in {path.resolve() for path in paths}:
             _common.write_json(args.out_json, merged)
         args.out_md.write_text(render_markdown(merged), encoding="utf-8")
         return 0
