@@ -307,7 +307,7 @@ class FlowModel:
         200 000 of its draws (never the private data); then rows are drawn from the model and
         kept when ``column >= threshold`` (and ``where`` holds), so they follow the model's
         distribution restricted to that region exactly. The acceptance rate is about ``q``; at
-        most max(200 n, 20 n / q) draws and never more than 2e7 are spent, beyond which an
+        most max(1000 n, 20 n / q) draws and never more than 2e7 are spent, beyond which an
         InputError says so.
         """
         threshold = self.tail_threshold(column, q, rng)
