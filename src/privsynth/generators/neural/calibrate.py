@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from privsynth.generators.neural.model import NeuralModel
 
 PILOT_ROWS = 200_000
-_CHUNK = 20_000
+PILOT_CHUNK = 20_000  # pilot draws per batch: decoded rows are wide
 _IPF_ROUNDS = 30
 _CAP_QUANTILE = 0.99
 # How many noise standard deviations of a noisy count the network may differ by, uncorrected.
@@ -196,8 +196,8 @@ def calibrate(
     if model.kind != "table" or logits is None or model.encoding is None:
         return model
     parts, label_parts = [], []
-    for start in range(0, PILOT_ROWS, _CHUNK):  # in chunks: the decoded floats are wide
-        encoded, labels = model._draw(min(_CHUNK, PILOT_ROWS - start), rng, None)
+    for start in range(0, PILOT_ROWS, PILOT_CHUNK):
+        encoded, labels = model._draw(min(PILOT_CHUNK, PILOT_ROWS - start), rng, None)
         parts.append(model.encoding.decode(encoded, rng))
         label_parts.append(labels)
     codes = {a: np.concatenate([p[a] for p in parts]) for a in parts[0]}

@@ -54,7 +54,7 @@ import torch
 
 from privsynth.errors import InputError
 from privsynth.generators.base import Progress
-from privsynth.generators.neural.calibrate import PILOT_ROWS, Calibration
+from privsynth.generators.neural.calibrate import PILOT_CHUNK, PILOT_ROWS, Calibration
 from privsynth.generators.neural.common import EpochReporter, schedule, seeded, threads
 from privsynth.generators.neural.flow_atoms import (
     atom_bins,
@@ -339,9 +339,9 @@ def _calibration(
 ) -> Calibration:
     """Calibrated sampling toward the fit's noisy one-way marginals (every column, numbers on
     their public bins), fitted on a pilot of the model's own draws: post-processing."""
-    chunk = 20_000
     parts = [
-        model._draw(min(chunk, PILOT_ROWS - i), rng, None)[0] for i in range(0, PILOT_ROWS, chunk)
+        model._draw(min(PILOT_CHUNK, PILOT_ROWS - i), rng, None)[0]
+        for i in range(0, PILOT_ROWS, PILOT_CHUNK)
     ]
     codes = {a: np.concatenate([p[a] for p in parts]) for a in model.domain.attributes}
     return Calibration.fit_one_way(hist, sigmas, codes, model.total)
