@@ -134,9 +134,17 @@ def column_metrics(real: np.ndarray, synth: np.ndarray) -> dict[str, float | Non
 
 
 def run_one(
-    data: str, bench_name: str, eps: float, seed: int, df: pd.DataFrame, schema: Any, quick: bool
+    data: str,
+    bench_name: str,
+    eps: float,
+    seed: int,
+    df: pd.DataFrame,
+    schema: Any,
+    quick: bool,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One fit, its sample and the metrics of every benchmarked column."""
+    """One fit, its sample and the metrics of every benchmarked column; ``overrides``: extra
+    dpflow parameters (``--param``)."""
     import torch
 
     from privsynth.synthesizer import fit_table
@@ -144,6 +152,8 @@ def run_one(
     torch.set_num_threads(1)
     gen, params = GENERATORS[bench_name]
     params = {**params, **(QUICK.get(gen, {}) if quick else {})}
+    if gen == "dpflow":
+        params = {**params, **(overrides or {})}
     record: dict[str, Any] = {
         "dataset": data,
         "generator": bench_name,
@@ -267,6 +277,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--out-json", type=Path, default=BENCH_DIR / "results" / "tails.json")
     p.add_argument("--out-md", type=Path, default=BENCH_DIR / "results" / "tails.md")
     p.add_argument(
+        "--param",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra dpflow parameters (JSON values), e.g. stats_share=0.2",
+    )
+    p.add_argument(
         "--render",
         nargs="+",
         default=None,
@@ -278,6 +295,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.eps = [1.0] if args.quick else [1.0, 10.0]
     if args.rows is None and args.quick:
         args.rows = 3000
+    try:
+        args.param = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.param)}
+    except json.JSONDecodeError as exc:
+        p.error(f"--param: {exc}")
     return args
 
 
@@ -316,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for eps in args.eps:
             for gen in args.generators:
                 for seed in args.seeds:
-                    r = run_one(data, gen, eps, seed, df, schema, args.quick)
+                    r = run_one(data, gen, eps, seed, df, schema, args.quick, args.param)
                     result["runs"].append(r)
                     _common.write_json(args.out_json, result)
                     args.out_md.write_text(render_markdown(result), encoding="utf-8")

@@ -62,11 +62,12 @@ def tail_index(edges: np.ndarray, counts: np.ndarray, sigma: float, centre: floa
     total = c.sum()
     if total <= 0:
         return None
-    alphas = []
     upper_surv = np.concatenate([np.cumsum(c[::-1])[::-1], [0.0]])  # count >= edge k
     lower_surv = np.concatenate([[0.0], np.cumsum(c)])  # count < edge k
+    alphas = []
     for surv, dist in ((upper_surv, e - centre), (lower_surv, centre - e)):
-        ok = (surv <= _TAIL * total) & (surv >= _NOISE_SIGMAS * sigma) & (dist > 0)
+        # surv > 0: without noise (sigma 0) an empty outer edge would enter as log(0).
+        ok = (surv <= _TAIL * total) & (surv >= _NOISE_SIGMAS * sigma) & (surv > 0) & (dist > 0)
         if ok.sum() < 3:
             continue
         slope = np.polyfit(np.log(dist[ok]), np.log(surv[ok] / total), 1)[0]
