@@ -67,6 +67,38 @@ def test_neural_top_by_bounded_rejection(adult_small, adult_schema) -> None:
     assert (pd.to_numeric(out.rows["age"]) >= out.threshold).all()
 
 
+def test_flow_top_fixes_its_region_once(adult_small, adult_schema, monkeypatch) -> None:
+    """The flow's threshold is a Monte Carlo quantile that moves between estimates: it is
+    estimated once per request and every batch keeps rows above that same value, so every
+    row meets the reported threshold (a second estimate per batch let rows slip below it)."""
+    synth, _ = fit_table(
+        adult_small,
+        adult_schema,
+        generator="dpflow",
+        epsilon=5.0,
+        delta=1e-9,
+        rng=np.random.default_rng(0),
+        params={"epochs": 0.2, "hidden": [16], "made_hidden": [16], "layers": 1},
+    )
+    model = synth.model
+    calls = []
+    real = model.tail_threshold
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "tail_threshold", counted)
+    out = sample_top(synth, "age", 0.05, 300, rng=np.random.default_rng(4))
+    assert out.method.startswith("flow") and len(out.rows) == 300
+    assert len(calls) == 1
+    assert (pd.to_numeric(out.rows["age"]) >= out.threshold).all()
+    codes, values, t = model.sample_tail(
+        "age", 0.05, 50, rng=np.random.default_rng(5), threshold=60.0
+    )
+    assert t == 60.0 and np.all(values["age"] >= 60.0) and len(calls) == 1
+
+
 def test_bad_requests_are_refused(graphical) -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(InputError, match="numeric"):

@@ -170,7 +170,10 @@ def _flow(synth, col: NumericColumn, q: float, code_where, rng):  # noqa: ANN001
     threshold = float(model.tail_threshold(col.name, q, rng))
 
     def draw(m: int) -> pd.DataFrame:
-        codes, values, _ = model.sample_tail(col.name, q, m, rng=rng, where=code_where)
+        # The region is fixed once: every batch (rule rejection draws several) uses it.
+        codes, values, _ = model.sample_tail(
+            col.name, q, m, rng=rng, where=code_where, threshold=threshold
+        )
         return disc.decode(codes, rng, values=values)
 
     method = "flow: the model's own quantile from its draws, then bounded rejection (sample_tail)"

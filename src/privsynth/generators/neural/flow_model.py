@@ -300,17 +300,23 @@ class FlowModel:
         *,
         rng: np.random.Generator,
         where: Mapping[str, Sequence[int]] | None = None,
+        threshold: float | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
         """``n`` rows from the model's top ``q`` of ``column``: codes, real values, threshold.
 
         Method: the threshold is the model's own upper ``q``-quantile of ``column``, from
-        200 000 of its draws (never the private data); then rows are drawn from the model and
+        200 000 of its draws (never the private data), or ``threshold`` when given (a region
+        already fixed by an earlier call: a Monte Carlo quantile moves between calls, and rows
+        drawn in batches must share one region); then rows are drawn from the model and
         kept when ``column >= threshold`` (and ``where`` holds), so they follow the model's
         distribution restricted to that region exactly. The acceptance rate is about ``q``; at
         most max(1000 n, 20 n / q) draws and never more than 2e7 are spent, beyond which an
         InputError says so.
         """
-        threshold = self.tail_threshold(column, q, rng)
+        if threshold is None:
+            threshold = self.tail_threshold(column, q, rng)
+        elif not math.isfinite(threshold):
+            raise InputError(f"tail: the threshold must be a finite number, got {threshold!r}")
 
         def keep(rows: Rows) -> np.ndarray:
             v = rows[1][column]
