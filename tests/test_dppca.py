@@ -354,4 +354,6 @@ def test_too_little_data_for_the_budget_still_gives_a_model(truth):
 def test_secure_mode_noise_is_not_replayable_from_the_seed(truth):
     a, _, _ = _fit(truth, 2.0, seed=0, secure=True)
     b, _, _ = _fit(truth, 2.0, seed=0, secure=True)
-    assert not np.allclose(a.means, b.means)
+    # Fresh noise may even keep a different number of components (the fit drops those whose
+    # noisy weight is too small): that too is a different, not a replayed, release.
+    assert a.means.shape != b.means.shape or not np.allclose(a.means, b.means)
