@@ -61,7 +61,7 @@ def heavy():
     return heavy_table(4000, np.random.default_rng(0))
 
 
-def _fit(heavy, **params):
+def _fit(heavy, seed: int = 1, **params):
     df, schema = heavy
     return fit_table(
         df,
@@ -69,7 +69,7 @@ def _fit(heavy, **params):
         generator="dpflow",
         epsilon=EPSILON,
         delta=DELTA,
-        rng=np.random.default_rng(1),
+        rng=np.random.default_rng(seed),
         params={**FAST, **params},
     )[0]
 
@@ -138,16 +138,7 @@ def test_ledger_within_budget_and_matches_dp_accounting(fits):
 
 def test_dp_tail_index_estimate(heavy):
     """df estimated from the charged noisy histogram (not trained): near 1 for a Cauchy."""
-    df, schema = heavy
-    synth, _ = fit_table(
-        df,
-        schema,
-        generator="dpflow",
-        epsilon=EPSILON,
-        delta=DELTA,
-        rng=np.random.default_rng(4),
-        params={**FAST, "epochs": 0.1, "learn_df": False},
-    )
+    synth = _fit(heavy, seed=4, epochs=0.1, learn_df=False)
     nu = dict(zip(synth.model.valued, synth.model.degrees_of_freedom(), strict=True))
     assert 0.5 <= nu["t"] < 2.0
     assert nu["w"] > nu["t"]

@@ -247,23 +247,28 @@ def test_cli_fit_reuses_a_candidates_file(tmp_path) -> None:
     assert res.exit_code != 0 and "bad.yaml" in res.output
 
 
-def test_networks_combine_the_reused_marginals_with_their_own_at_the_same_spend() -> None:
-    """dpgan buys its one-way marginals as it does without reuse (same events, same noise);
-    the learner's categorical ones are combined with them, so only the budget's total
-    changes: the learner's spend is on the ledger first and counts against it."""
+def _fit_reused(generator: str, params: dict):  # noqa: ANN202
+    """A fit at epsilon 6 building on the marginals ``rules learn`` bought at epsilon 3."""
     schema, learned = _learned(eps=3.0)
-    prior = learned.prior("cand.yaml")
-    params = {"epochs": 1, "batch_size": 128, "hidden": [32], "latent_dim": 8}
     synth, _ = fit_table(
         _table(),
         schema,
-        generator="dpgan",
+        generator=generator,
         epsilon=6.0,
         delta=DELTA,
         rng=np.random.default_rng(0),
         params=params,
-        prior=prior,
+        prior=learned.prior("cand.yaml"),
     )
+    return synth, learned
+
+
+def test_networks_combine_the_reused_marginals_with_their_own_at_the_same_spend() -> None:
+    """dpgan buys its one-way marginals as it does without reuse (same events, same noise);
+    the learner's categorical ones are combined with them, so only the budget's total
+    changes: the learner's spend is on the ledger first and counts against it."""
+    params = {"epochs": 1, "batch_size": 128, "hidden": [32], "latent_dim": 8}
+    synth, _ = _fit_reused("dpgan", params)
     entries = synth.ledger.entries
     assert entries[0].label.startswith("reused: rules learn")
     bought = [e for e in entries if "marginals" in e.label and not e.label.startswith("reused")]
@@ -346,18 +351,8 @@ def test_dpflow_combines_the_reused_one_way_marginals_with_its_own(monkeypatch) 
         return real(cls, noisy, sigma, codes, total)
 
     monkeypatch.setattr(Calibration, "fit_one_way", classmethod(spy))
-    schema, learned = _learned(eps=3.0)
     params = {"epochs": 0.2, "batch_size": 128, "hidden": [16], "made_hidden": [16], "layers": 1}
-    synth, _ = fit_table(
-        _table(),
-        schema,
-        generator="dpflow",
-        epsilon=6.0,
-        delta=DELTA,
-        rng=np.random.default_rng(0),
-        params=params,
-        prior=learned.prior("cand.yaml"),
-    )
+    synth, learned = _fit_reused("dpflow", params)
     entries = synth.ledger.entries
     assert entries[0].label.startswith("reused: rules learn")
     (own,) = [e for e in entries if "one-way" in e.label and not e.label.startswith("reused")]
